@@ -1,0 +1,53 @@
+/**
+ * Local errors of openpi-edge. Every error carries a stable string `code` and structured `context`
+ * (which key, dtype, shape, port, ...) so a failure is diagnosable from the error alone.
+ * Wire errors (what the openpi protocol sends) are represented by {@link ServerError}.
+ */
+
+/** Every code an openpi-edge error may carry. Documented in docs/errors.md. */
+export type ErrorCode =
+  | 'BAD_DTYPE' // dtype string unknown, unsupported (object/complex/void) or mismatching the data
+  | 'BAD_SHAPE' // shape invalid or not matching the number of elements/bytes
+  | 'BAD_MESSAGE' // a msgpack frame that is not valid msgpack or not the expected structure
+  | 'BAD_OBSERVATION' // an observation missing a key or carrying a wrong type/shape
+  | 'BAD_ARGUMENT' // a caller passed an invalid option or value
+  | 'ENCODE_FAILED' // a value cannot be represented in openpi's msgpack-numpy encoding
+  | 'NOT_CONNECTED' // operation needs a connection that is not open
+  | 'CONNECT_TIMEOUT' // connection (handshake + metadata frame) not completed in time
+  | 'REQUEST_TIMEOUT' // no reply to an infer request in time
+  | 'CONNECTION_CLOSED' // the connection dropped while a request was in flight
+  | 'CLOSED' // the object was closed by its owner
+  | 'SERVER_ERROR' // the server answered with an error (text frame with its traceback)
+  | 'MESSAGE_TOO_LARGE' // a frame exceeds the configured size cap
+  | 'UNAUTHORIZED' // API key missing or wrong
+  | 'POLICY_STALL' // a chunk ran out before the next one arrived
+  | 'IMAGE_DECODE_FAILED' // a camera frame could not be decoded
+  | 'ABORTED'; // stopped from outside
+
+export class OpenpiEdgeError extends Error {
+  readonly code: ErrorCode;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'OpenpiEdgeError';
+    this.code = code;
+    this.context = context;
+  }
+}
+
+/** The server answered an `infer` with a text frame: openpi sends the Python traceback there, then closes 1011. */
+export class ServerError extends OpenpiEdgeError {
+  /** The text frame exactly as received (for openpi servers: the Python traceback). */
+  readonly traceback: string;
+
+  constructor(traceback: string, context: Record<string, unknown> = {}) {
+    super('SERVER_ERROR', `Error in inference server:\n${traceback}`, context);
+    this.name = 'ServerError';
+    this.traceback = traceback;
+  }
+}
+
+export function isOpenpiEdgeError(e: unknown, code?: ErrorCode): e is OpenpiEdgeError {
+  return e instanceof OpenpiEdgeError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole suite: lint, type-check, TypeScript tests (which drive the Python peers), Python tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/python-env.sh
+pnpm run lint
+pnpm run typecheck
+pnpm run test:ts
+pnpm run test:py
