@@ -116,9 +116,13 @@ export function isNumpyScalar(v: unknown): v is NumpyScalar {
 function checkShape(shape: readonly number[], where: string): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
-      throw new OpenpiEdgeError('BAD_SHAPE', `${where}: shape [${shape.join(', ')}] has an invalid dimension ${d}`, {
-        shape,
-      });
+      throw new OpenpiEdgeError(
+        'BAD_SHAPE',
+        `${where}: shape [${shape.join(', ')}] has an invalid dimension ${d}`,
+        {
+          shape,
+        },
+      );
     }
   }
 }
@@ -165,7 +169,9 @@ export function npScalar(dtype: NumpyScalar['dtype'], value: NumpyScalar['value'
 export function indexFirstAxis<D extends DType>(arr: NDArray<D>, i: number): NDArray<D> {
   const first = arr.shape[0];
   if (first === undefined) {
-    throw new OpenpiEdgeError('BAD_SHAPE', 'cannot index a 0-d array along its first axis', { shape: arr.shape });
+    throw new OpenpiEdgeError('BAD_SHAPE', 'cannot index a 0-d array along its first axis', {
+      shape: arr.shape,
+    });
   }
   if (!Number.isInteger(i) || i < 0 || i >= first) {
     throw new OpenpiEdgeError('BAD_SHAPE', `index ${i} is out of bounds for axis 0 with size ${first}`, {
