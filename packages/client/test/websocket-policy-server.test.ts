@@ -256,6 +256,17 @@ describe('WebsocketPolicyServer: request loop', () => {
     });
   });
 
+  it('decodes float32 arrays at any byte offset inside the received frame', async () => {
+    const { url } = await serve(new DoublingPolicy());
+    const peer = await connect(url);
+    await peer.nextBinary();
+    for (let pad = 0; pad < 4; pad++) {
+      // The padding string shifts where the array bytes sit in the message (and so in ws's Buffer).
+      const reply = await peer.infer({ pad: 'x'.repeat(pad), ...stateObs([pad, 1.5]) });
+      expect(isNDArray(reply.actions) && [...(reply.actions.data as Float32Array)]).toEqual([2 * pad, 3]);
+    }
+  });
+
   it('overwrites a server_timing returned by the policy and leaves the policy result unmodified', async () => {
     const result: Obs = { actions: 1, server_timing: { infer_ms: -1 } };
     const { url } = await serve({ infer: async () => result, reset: () => {} });

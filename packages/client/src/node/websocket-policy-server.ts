@@ -577,11 +577,15 @@ function respondRaw(
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
 
-/** ws hands binary data as a Buffer (binaryType 'nodebuffer'); be defensive about the other shapes. */
+/**
+ * ws hands binary data as a Buffer (binaryType 'nodebuffer'). Returned as a plain Uint8Array view (no copy):
+ * `Buffer#slice` does not copy, unlike `Uint8Array#slice`, and code written for Uint8Array (the codec copies
+ * unaligned array data with `.slice()`) must get the standard semantics.
+ */
 function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return data;
+  const buf = Array.isArray(data) ? Buffer.concat(data) : data;
+  if (buf instanceof ArrayBuffer) return new Uint8Array(buf);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 function sendBinary(ws: WebSocket, bytes: Uint8Array): Promise<void> {
