@@ -1,0 +1,174 @@
+/**
+ * `infer` round trip of one ALOHA observation (4 uint8 CHW 224x224 images, float32[14] state, prompt; ~0.6 MB)
+ * against the same WebsocketPolicyServer, whose trivial policy returns a fixed float32 [50, 14] actions array.
+ *
+ * The server runs in its own Node process (this file started with OPENPI_EDGE_INFER_BENCH_SERVER=1), so every
+ * client below, in this process or in Python's, talks to it over loopback TCP with the server on another core:
+ * - raw ws, pre-packed bytes: sends bytes packed once and waits for the reply bytes, no codec (the floor);
+ * - raw ws + packNumpy/unpackNumpy: the same, encoding and decoding every time;
+ * - our WebsocketClientPolicy.infer;
+ * - openpi's Python WebsocketClientPolicy.infer (test/python/openpi_client_driver.py bench, its own samples).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { packNumpy, unpackNumpy } from '../packages/client/src/msgpack-numpy.js';
+import { ndarray } from '../packages/client/src/ndarray.js';
+import { WebsocketPolicyServer } from '../packages/client/src/node/websocket-policy-server.js';
+import type { Obs } from '../packages/client/src/policy.js';
+import { measure, printTable, type Stats, summarize } from './lib.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+/** The part of ws's client this bench uses. */
+interface RawSocket {
+  once(event: 'message', cb: () => void): void;
+  once(event: 'error', cb: (err: Error) => void): void;
+  on(event: 'message', cb: (data: Buffer) => void): void;
+  send(data: Uint8Array): void;
+  close(): void;
+}
+// `ws` is a dependency of @openpi-edge/client, not of the repo root: resolve it from there.
+const { WebSocket } = createRequire(join(root, 'packages', 'client', 'package.json'))('ws') as {
+  WebSocket: new (url: string, options: { perMessageDeflate: boolean; maxPayload: number }) => RawSocket;
+};
+const SERVER_ENV = 'OPENPI_EDGE_INFER_BENCH_SERVER';
+const WARMUP = 20;
+const ITERATIONS = 200;
+const CAMERAS = ['cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'];
+
+/** make_aloha_example-shaped observation with deterministic pseudo-random pixels (xorshift32). */
+function alohaObservation(seed: number): Obs {
+  let x = seed >>> 0 || 1;
+  const next = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  const images: Obs = {};
+  for (const cam of CAMERAS) {
+    const data = new Uint8Array(3 * 224 * 224);
+    for (let i = 0; i < data.length; i++) data[i] = next() & 0xff;
+    images[cam] = ndarray('uint8', [3, 224, 224], data);
+  }
+  const state = Float32Array.from({ length: 14 }, () => next() / 2 ** 31 - 1);
+  return { state: ndarray('float32', [14], state), images, prompt: 'do something' };
+}
+
+/** The server process: serves the trivial policy on an ephemeral loopback port and prints {"port": n}. */
+async function serveForBench(): Promise<void> {
+  const actions = ndarray(
+    'float32',
+    [50, 14],
+    Float32Array.from({ length: 50 * 14 }, (_, i) => i / 100),
+  );
+  const server = new WebsocketPolicyServer(
+    { infer: async () => ({ actions }), reset: () => {} },
+    { port: 0, logger: { warn: (m) => process.stderr.write(`${m}\n`) } },
+  );
+  const { port } = await server.listen();
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+  // Ends when the parent closes our stdin (or kills us).
+  process.stdin.resume();
+  process.stdin.on('end', () => {
+    void server.close().then(() => process.exit(0));
+  });
+}
+
+async function startServerProcess(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, [SERVER_ENV]: '1' },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench server exited early with code ${code}`)));
+    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+  });
+  return { child, port };
+}
+
+/** One websocket, one request at a time; resolves with the reply bytes. */
+async function rawClient(
+  url: string,
+): Promise<{ roundTrip: (b: Uint8Array) => Promise<Uint8Array>; close: () => void }> {
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 0 });
+  let waiting: ((b: Uint8Array) => void) | undefined;
+  const first = new Promise<void>((resolve, reject) => {
+    ws.once('message', () => resolve()); // metadata frame
+    ws.once('error', reject);
+  });
+  await first;
+  ws.on('message', (data: Buffer) => {
+    const w = waiting;
+    waiting = undefined;
+    // A plain Uint8Array view: Buffer#slice does not copy, and the codec relies on Uint8Array#slice copying.
+    w?.(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  });
+  return {
+    roundTrip: (bytes) =>
+      new Promise<Uint8Array>((resolve) => {
+        waiting = resolve;
+        ws.send(bytes);
+      }),
+    close: () => ws.close(),
+  };
+}
+
+export async function run(): Promise<string[]> {
+  const { child, port } = await startServerProcess();
+  const url = `ws://127.0.0.1:${port}`;
+  const rows: Stats[] = [];
+  try {
+    const obs = alohaObservation(7);
+    const packed = packNumpy(obs);
+    const opts = { warmup: WARMUP, iterations: ITERATIONS };
+
+    const raw = await rawClient(url);
+    rows.push(await measure('raw ws, pre-packed bytes', () => raw.roundTrip(packed), opts));
+    rows.push(
+      await measure(
+        'raw ws + packNumpy/unpackNumpy',
+        async () => unpackNumpy(await raw.roundTrip(packNumpy(obs))),
+        opts,
+      ),
+    );
+    raw.close();
+
+    const { stdout } = await promisify(execFile)(
+      join(root, '.venv', 'bin', 'python'),
+      [
+        join(root, 'test', 'python', 'openpi_client_driver.py'),
+        'bench',
+        '--port',
+        String(port),
+        '--n',
+        String(ITERATIONS),
+        '--warmup',
+        String(WARMUP),
+      ],
+      { cwd: root, timeout: 300_000 },
+    );
+    const py = JSON.parse(stdout) as { samples_ms: number[]; actions_shape: number[] };
+    if (py.actions_shape.join() !== '50,14') throw new Error(`python got actions ${py.actions_shape}`);
+    rows.push(
+      summarize('openpi Python WebsocketClientPolicy', py.samples_ms, 'openpi-client 0.1.2, websockets 17'),
+    );
+  } finally {
+    child.stdin?.end();
+  }
+  const payload = `${(packNumpy(alohaObservation(7)).byteLength / 1e6).toFixed(3)} MB`;
+  return [
+    printTable(
+      `infer round trip, ALOHA observation (${payload}) -> [50,14] float32, loopback, server in its own process`,
+      rows,
+      'raw ws, pre-packed bytes',
+    ),
+  ];
+}
+
+if (process.env[SERVER_ENV] === '1') await serveForBench();
