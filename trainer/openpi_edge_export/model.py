@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,10 +34,10 @@ def posemb_sincos(t: torch.Tensor, dim: int, min_period: float = 4e-3, max_perio
     [min_period, max_period] over linspace(0, 1, dim/2)."""
     if dim % 2:
         raise ValueError(f"posemb_sincos dim {dim} must be even")
-    fraction = torch.linspace(0.0, 1.0, dim // 2, dtype=torch.float64)
+    # A numpy constant (no Range op in the graph); float64 like openpi's PyTorch port, then cast.
+    fraction = np.linspace(0.0, 1.0, dim // 2, dtype=np.float64)
     period = min_period * (max_period / min_period) ** fraction
-    # Constant folded at trace time; computed in float64 like openpi's PyTorch port, then cast.
-    scale = (1.0 / period * 2.0 * math.pi).to(torch.float32).to(t.device)
+    scale = torch.from_numpy((1.0 / period * 2.0 * math.pi).astype(np.float32)).to(t.device)
     x = t.to(torch.float32)[:, None] * scale[None, :]
     return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)
 
@@ -60,9 +61,9 @@ def positions_from_mask(input_mask: torch.Tensor) -> torch.Tensor:
 
 def apply_rope(x: torch.Tensor, positions: torch.Tensor, max_wavelength: float = 10_000.0) -> torch.Tensor:
     """Rotate-half RoPE. x [B, T, H, D], positions int [B, T]."""
-    d = x.shape[-1]
-    freq_exponents = (2.0 / d) * torch.arange(d // 2, dtype=torch.float32)
-    timescale = (max_wavelength**freq_exponents).to(x.device)
+    d = int(x.shape[-1])  # a Python int, so the frequency table is a constant (no Range op)
+    freq_exponents = (2.0 / d) * np.arange(d // 2, dtype=np.float32)
+    timescale = torch.from_numpy((max_wavelength**freq_exponents).astype(np.float32)).to(x.device)
     radians = positions.to(torch.float32)[..., None] / timescale  # [B, T, D/2]
     radians = radians[:, :, None, :]
     sin, cos = torch.sin(radians), torch.cos(radians)

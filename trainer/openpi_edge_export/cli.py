@@ -1,0 +1,356 @@
+"""Command line: `python -m openpi_edge_export {export,demo,full-size,dump-jax} ...`."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import transforms as T
+from .config import ModelConfig, full_config
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.t0 = time.time()
+
+    def __call__(self, msg: str) -> None:
+        print(f"[{time.time() - self.t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ openpi config registry
+
+
+def resolve_openpi_config(name: str, config_modules: List[str]) -> Any:
+    """TrainConfig `name` from openpi's registry, after importing extension modules (openpi_ext/train.py style:
+    they merge extra TrainConfigs into openpi's list). Raises ImportError when openpi is not importable."""
+    for mod in config_modules:
+        importlib.import_module(mod)
+    import openpi.training.config as oc  # type: ignore
+
+    try:
+        return oc.get_config(name)
+    except (KeyError, ValueError):
+        pass
+    candidates: List[Any] = list(getattr(oc, "_CONFIGS", []))
+    for mod in config_modules:
+        m = sys.modules[mod]
+        for attr in dir(m):
+            v = getattr(m, attr)
+            if isinstance(v, (list, tuple)):
+                candidates.extend(v)
+            elif hasattr(v, "name") and hasattr(v, "model"):
+                candidates.append(v)
+    for c in candidates:
+        if getattr(c, "name", None) == name:
+            return c
+    known = sorted({getattr(c, "name", "?") for c in candidates})
+    raise ValueError(f"train config {name!r} not found in openpi's registry or in {config_modules}; known: {known[:40]}")
+
+
+def describe_train_config(tc: Any) -> Dict[str, Any]:
+    """Model sizes, robot adapter, asset id, default prompt and metadata from an openpi TrainConfig."""
+    m = tc.model
+    mt = str(getattr(m, "model_type", "")).lower()
+    if "fast" in mt or type(m).__name__.lower().startswith("pi0fast"):
+        raise ValueError(f"{tc.name}: pi0-FAST models are not exportable (autoregressive decoding)")
+    pi05 = bool(getattr(m, "pi05", False))
+    cfg = full_config(
+        pi05=pi05,
+        action_dim=int(m.action_dim),
+        action_horizon=int(m.action_horizon),
+        max_token_len=int(m.max_token_len),
+        discrete_state_input=bool(getattr(m, "discrete_state_input", pi05)),
+        paligemma_variant=str(getattr(m, "paligemma_variant", "gemma_2b")),
+        action_expert_variant=str(getattr(m, "action_expert_variant", "gemma_300m")),
+    )
+    data = tc.data
+    cls = type(data).__name__.lower()
+    if "aloha" in cls:
+        kind = "aloha"
+        opts = T.robot_options("aloha", adapt_to_pi=bool(getattr(data, "adapt_to_pi", True)), delta=bool(getattr(data, "use_delta_joint_actions", True)))
+    elif "libero" in cls:
+        kind = "libero"
+        opts = T.robot_options("libero", delta=bool(getattr(data, "extra_delta_transform", False)))
+    elif "droid" in cls:
+        kind, opts = "droid", T.robot_options("droid")
+    elif "ur5" in cls:
+        kind, opts = "ur5", T.robot_options("ur5", delta=True)
+    else:
+        kind, opts = "none", T.robot_options("none")
+    assets = getattr(data, "assets", None)
+    asset_id = getattr(assets, "asset_id", None) or getattr(data, "repo_id", None)
+    default_prompt = getattr(data, "default_prompt", None)
+    metadata = dict(getattr(tc, "policy_metadata", None) or {})
+    return {"model": cfg, "robot": kind, "robot_options": opts, "asset_id": asset_id, "default_prompt": default_prompt, "metadata": metadata}
+
+
+def describe_from_checkpoint(ckpt_dir: str, args: argparse.Namespace, tensors_keys: Optional[List[str]]) -> Dict[str, Any]:
+    """Without openpi: sizes from the checkpoint's config.json (openpi PyTorch) plus flags."""
+    conf: Dict[str, Any] = {}
+    cj = os.path.join(ckpt_dir, "config.json") if os.path.isdir(ckpt_dir) else None
+    if cj and os.path.isfile(cj):
+        with open(cj) as f:
+            conf = json.load(f)
+    if args.model_type:
+        pi05 = args.model_type == "pi05"
+    elif tensors_keys is not None:
+        pi05 = any(k.startswith("time_mlp_in") for k in tensors_keys)
+    else:
+        raise ValueError("cannot tell pi0 from pi05 without openpi: pass --model-type")
+    cfg = full_config(
+        pi05=pi05,
+        action_dim=int(conf.get("action_dim", 32)),
+        action_horizon=int(args.action_horizon or conf.get("action_horizon", 50)),
+        max_token_len=args.max_token_len,
+        discrete_state_input=args.discrete_state,
+        paligemma_variant=conf.get("paligemma_variant", "gemma_2b"),
+        action_expert_variant=conf.get("action_expert_variant", "gemma_300m"),
+    )
+    if args.model_config:
+        with open(args.model_config) as f:
+            cfg = ModelConfig.from_json(json.load(f))
+    kind = args.robot or "none"
+    opts = T.robot_options(kind, delta=not args.no_delta) if kind != "aloha" else T.robot_options("aloha", adapt_to_pi=not args.no_adapt_to_pi, delta=not args.no_delta)
+    metadata = {"reset_pose": list(T.ALOHA_DEFAULT_RESET_POSE)} if kind == "aloha" else {}
+    return {"model": cfg, "robot": kind, "robot_options": opts, "asset_id": args.asset_id, "default_prompt": args.default_prompt, "metadata": metadata}
+
+
+# ------------------------------------------------------------------ assets
+
+
+def find_norm_stats(ckpt: str, asset_id: Optional[str]) -> Tuple[str, Optional[str]]:
+    """norm_stats.json in <ckpt>/assets/<asset_id>/ or, where openpi's JAX->PyTorch converter put it,
+    <ckpt>/../assets/<asset_id>/. Without an asset id, the single assets/*/norm_stats.json found there."""
+    base = ckpt if os.path.isdir(ckpt) else os.path.dirname(ckpt)
+    roots = [os.path.join(base, "assets"), os.path.join(os.path.dirname(os.path.abspath(base)), "assets")]
+    tried = []
+    for r in roots:
+        if asset_id:
+            p = os.path.join(r, asset_id, "norm_stats.json")
+            tried.append(p)
+            if os.path.isfile(p):
+                return p, asset_id
+        else:
+            found = sorted(glob.glob(os.path.join(r, "**", "norm_stats.json"), recursive=True))
+            tried.append(os.path.join(r, "**/norm_stats.json"))
+            if len(found) == 1:
+                return found[0], os.path.relpath(os.path.dirname(found[0]), r)
+            if len(found) > 1:
+                raise FileNotFoundError(f"several norm stats under {r}: {found}; pass --asset-id")
+    raise FileNotFoundError("norm_stats.json not found; looked at " + ", ".join(tried) + " (pass --norm-stats)")
+
+
+def load_norm_stats(path: str) -> Dict[str, Any]:
+    with open(path) as f:
+        d = json.load(f)
+    if "norm_stats" not in d:
+        raise ValueError(f"{path}: no top-level 'norm_stats' key (openpi's format)")
+    return d["norm_stats"]
+
+
+def find_tokenizer(given: Optional[str]) -> str:
+    if given:
+        if not os.path.isfile(given):
+            raise FileNotFoundError(f"tokenizer {given} not found")
+        return given
+    home = os.environ.get("OPENPI_DATA_HOME", os.path.expanduser("~/.cache/openpi"))
+    p = os.path.join(home, "big_vision", "paligemma_tokenizer.model")
+    if os.path.isfile(p):
+        return p
+    raise FileNotFoundError(f"PaliGemma tokenizer not found at {p}; pass --tokenizer <paligemma_tokenizer.model>")
+
+
+def synthetic_observation(kind: str, state_dim: int, seed: int) -> Dict[str, Any]:
+    """A fixed observation for the golden file in the robot's own layout."""
+    from .demo import aloha_golden_observation
+
+    if kind == "aloha":
+        return aloha_golden_observation(seed)
+    rng = np.random.RandomState(seed)
+    img = lambda: rng.randint(0, 256, size=(224, 224, 3)).astype(np.uint8)  # noqa: E731
+    st = rng.uniform(-0.5, 0.5, size=state_dim).astype(np.float32)
+    if kind == "libero":
+        return {"observation/image": img(), "observation/wrist_image": img(), "observation/state": st, "prompt": "pick up the black bowl"}
+    if kind == "droid":
+        return {"observation/exterior_image_1_left": img(), "observation/wrist_image_left": img(), "observation/joint_position": st[:7], "observation/gripper_position": st[7:8], "prompt": "pick up the marker"}
+    if kind == "ur5":
+        return {"base_rgb": img(), "wrist_rgb": img(), "joints": st[:6], "gripper": st[6:7], "prompt": "pick up the cup"}
+    return {}
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bundle import write_bundle
+    from .model import Pi0Model
+    from . import weights as W
+
+    log = _Progress()
+    fmt, path = W.detect_format(args.checkpoint)
+    log(f"checkpoint format: {fmt} ({path})")
+    desc = None
+    try:
+        tc = resolve_openpi_config(args.config, args.config_module)
+        desc = describe_train_config(tc)
+        log(f"config {args.config!r} resolved through openpi's registry")
+    except ImportError as e:
+        log(f"openpi not importable ({e}); using the checkpoint's config.json and flags")
+    tensors = None
+    if fmt == "pytorch":
+        log("reading model.safetensors ...")
+        tensors = W.read_safetensors(os.path.join(path, "model.safetensors"))
+    elif fmt == "jax-npz":
+        log("reading JAX params .npz ...")
+        tensors = W.load_npz(path)
+    else:
+        log("restoring orbax params through openpi ...")
+        tensors = W.restore_openpi_params(path)
+    if desc is None:
+        keys = list(tensors.keys()) if fmt == "pytorch" else [k.split("/")[0] for k in tensors]
+        desc = describe_from_checkpoint(args.checkpoint, args, keys)
+    if args.robot:
+        desc["robot"] = args.robot
+        desc["robot_options"] = T.robot_options(args.robot, delta=not args.no_delta, adapt_to_pi=not args.no_adapt_to_pi)
+    cfg: ModelConfig = desc["model"]
+    if args.default_prompt is not None:
+        desc["default_prompt"] = args.default_prompt
+    ns_path, asset_id = (args.norm_stats, desc["asset_id"]) if args.norm_stats else find_norm_stats(args.checkpoint, args.asset_id or desc["asset_id"])
+    log(f"norm stats: {ns_path}")
+    norm_stats = load_norm_stats(ns_path)
+    tok = find_tokenizer(args.tokenizer)
+    log(f"building {cfg.model_type} model ...")
+    model = Pi0Model(cfg).eval()
+    if fmt != "pytorch":
+        tensors = W.jax_to_torch(tensors, cfg)
+    ignored = W.load_state(model, tensors, args.checkpoint)
+    del tensors
+    log(f"loaded {len(model.state_dict())} weights" + (f" (ignored {ignored})" if ignored else ""))
+    torch.set_grad_enabled(False)
+    obs = synthetic_observation(desc["robot"], desc["robot_options"]["state_dim"], args.seed) if not args.no_golden else None
+    write_bundle(
+        model,
+        args.out,
+        norm_stats=norm_stats,
+        tokenizer_path=tok,
+        robot_kind=desc["robot"],
+        robot_opts=desc["robot_options"],
+        default_prompt=desc["default_prompt"],
+        metadata=desc["metadata"],
+        provenance={"config_name": args.config, "checkpoint": os.path.abspath(args.checkpoint), "checkpoint_format": fmt, "asset_id": asset_id, "created_by": "export"},
+        golden_obs=obs if desc["robot"] != "none" else None,
+        seed=args.seed,
+        num_steps=args.num_steps,
+        fp16=args.fp16,
+        log=log,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import build_demo
+
+    build_demo(args.out, model_type=args.model_type, robot=args.robot, log=_Progress())
+    return 0
+
+
+def cmd_full_size(args: argparse.Namespace) -> int:
+    """Random-weight full-size π0/π0.5 (openpi sizes) exported to args.out: graphs only (no tokenizer needed)."""
+    import torch
+
+    from .export_onnx import export_model
+    from .model import Pi0Model, init_random
+
+    log = _Progress()
+    torch.set_grad_enabled(False)
+    cfg = full_config(pi05=args.model_type == "pi05")
+    log(f"building full-size {cfg.model_type} (random weights) ...")
+    model = Pi0Model(cfg).eval()
+    n = sum(p.numel() for p in model.parameters())
+    log(f"{n / 1e9:.3f} B parameters; initialising ...")
+    init_random(model, args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    graphs = export_model(model, args.out, log=log)
+    if args.fp16:
+        from .fp16 import convert_file_to_fp16
+
+        for name, g in graphs.items():
+            log(f"fp16 pass over {name} ...")
+            g["external_data"] = convert_file_to_fp16(os.path.join(args.out, g["file"]))
+            g["precision"] = "float16"
+    with open(os.path.join(args.out, "graphs.json"), "w") as f:
+        json.dump({"model_config": cfg.to_json(), "graphs": graphs}, f, indent=2)
+    log("done")
+    return 0
+
+
+def cmd_dump_jax(args: argparse.Namespace) -> int:
+    """In the openpi training env: orbax params -> flat .npz (float32) for export elsewhere."""
+    from . import weights as W
+
+    fmt, path = W.detect_format(args.checkpoint)
+    if fmt != "jax-orbax":
+        raise SystemExit(f"{args.checkpoint}: expected a JAX checkpoint with params/, found {fmt}")
+    flat = W.restore_openpi_params(path)
+    np.savez(args.out, **flat)
+    print(f"wrote {len(flat)} arrays to {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m openpi_edge_export", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export", help="openpi checkpoint -> model bundle")
+    e.add_argument("--config", required=True, help="openpi train config name (e.g. pi0_aloha_towel)")
+    e.add_argument("--checkpoint", required=True, help="checkpoint dir (model.safetensors | params/ | params.npz) or .npz")
+    e.add_argument("--out", required=True, help="bundle directory to write")
+    e.add_argument("--config-module", action="append", default=[], help="module to import first that registers extra TrainConfigs (e.g. openpi_ext.train); repeatable")
+    e.add_argument("--model-type", choices=["pi0", "pi05"], help="without openpi: model family (default: from weight names)")
+    e.add_argument("--robot", choices=["aloha", "libero", "droid", "ur5", "none"], help="robot adapter (default: from the train config; none without openpi)")
+    e.add_argument("--no-delta", action="store_true", help="robot adapter without delta actions")
+    e.add_argument("--no-adapt-to-pi", action="store_true", help="ALOHA: adapt_to_pi=False")
+    e.add_argument("--asset-id", help="norm stats asset id under assets/ (default: from the config, else the only one)")
+    e.add_argument("--norm-stats", help="explicit norm_stats.json path")
+    e.add_argument("--tokenizer", help="paligemma_tokenizer.model (default: $OPENPI_DATA_HOME or ~/.cache/openpi/big_vision/)")
+    e.add_argument("--default-prompt", help="prompt used when an observation has none")
+    e.add_argument("--action-horizon", type=int, help="without openpi: override config.json's action_horizon")
+    e.add_argument("--max-token-len", type=int, help="without openpi: prompt length (default 48 pi0 / 200 pi05)")
+    e.add_argument("--discrete-state", dest="discrete_state", action="store_true", default=None, help="pi05: state in prompt (default for pi05)")
+    e.add_argument("--no-discrete-state", dest="discrete_state", action="store_false", help="pi05 without state in prompt (pi05_libero)")
+    e.add_argument("--model-config", help="without openpi: ModelConfig JSON (manifest.model_config form) instead of config.json variants")
+    e.add_argument("--num-steps", type=int, default=10, help="default Euler steps recorded in the manifest (10)")
+    e.add_argument("--fp16", action="store_true", help="convert both graphs to fp16 internally (I/O stays float32)")
+    e.add_argument("--no-golden", action="store_true", help="skip golden.json")
+    e.add_argument("--seed", type=int, default=0, help="seed of the golden observation and noise (0)")
+    e.set_defaults(fn=cmd_export)
+    d = sub.add_parser("demo", help="tiny random-weight bundle (fixed seed)")
+    d.add_argument("--model-type", choices=["pi0", "pi05"], default="pi0")
+    d.add_argument("--robot", default="aloha", choices=["aloha"])
+    d.add_argument("--out", required=True)
+    d.set_defaults(fn=cmd_demo)
+    f = sub.add_parser("full-size", help="export the full-size architecture with random weights (sizes/memory check)")
+    f.add_argument("--model-type", choices=["pi0", "pi05"], default="pi0")
+    f.add_argument("--out", required=True)
+    f.add_argument("--fp16", action="store_true")
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(fn=cmd_full_size)
+    j = sub.add_parser("dump-jax", help="(training env) orbax params -> flat .npz")
+    j.add_argument("--checkpoint", required=True)
+    j.add_argument("--out", required=True)
+    j.set_defaults(fn=cmd_dump_jax)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args))
