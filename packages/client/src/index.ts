@@ -5,3 +5,4 @@ export { packNumpy, unpackNumpy, type PackOptions, type UnpackOptions } from './
 export { dtypeString, parseDtype, type WireDType } from './dtype.js';
 export { ndarray, zeros, npScalar, isNDArray, isNumpyScalar, sizeOf, itemSize, typedArrayCtor, indexFirstAxis, type NDArray, type DType, type NumericDType, type DataOf, type TypedArray, type NumpyScalar, type Value } from './ndarray.js';
 export { type Obs, type BasePolicy, type ClosablePolicy } from './policy.js';
+export { AsyncActionChunkBroker, type AsyncActionChunkBrokerOptions, type AsyncBrokerEvent, type AsyncBrokerEventSource, type AsyncBrokerStats } from './async-action-chunk-broker.js';
