@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'UNAUTHORIZED' // API key missing or wrong
   | 'POLICY_STALL' // a chunk ran out before the next one arrived
   | 'IMAGE_DECODE_FAILED' // a camera frame could not be decoded
-  | 'ABORTED'; // stopped from outside
+  | 'ABORTED' // stopped from outside
+  | 'STEP_FAILED'; // an environment, agent or subscriber call threw inside the control loop (context: phase, episode, step)
 
 export class OpenpiEdgeError extends Error {
   readonly code: ErrorCode;
