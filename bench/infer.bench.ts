@@ -6,12 +6,13 @@
  * client below, in this process or in Python's, talks to it over loopback TCP with the server on another core:
  * - raw ws, pre-packed bytes: sends bytes packed once and waits for the reply bytes, no codec (the floor);
  * - raw ws + packNumpy/unpackNumpy: the same, encoding and decoding every time;
- * - our WebsocketClientPolicy.infer;
+ * - our WebsocketClientPolicy.infer (packs, sends, waits, unpacks);
  * - openpi's Python WebsocketClientPolicy.infer (test/python/openpi_client_driver.py bench, its own samples).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,7 +20,8 @@ import { packNumpy, unpackNumpy } from '../packages/client/src/msgpack-numpy.js'
 import { ndarray } from '../packages/client/src/ndarray.js';
 import { WebsocketPolicyServer } from '../packages/client/src/node/websocket-policy-server.js';
 import type { Obs } from '../packages/client/src/policy.js';
-import { measure, printTable, type Stats, summarize } from './lib.js';
+import { WebsocketClientPolicy } from '../packages/client/src/websocket-client-policy.js';
+import { printTable, summarize } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -32,12 +34,25 @@ interface RawSocket {
   close(): void;
 }
 // `ws` is a dependency of @openpi-edge/client, not of the repo root: resolve it from there.
-const { WebSocket } = createRequire(join(root, 'packages', 'client', 'package.json'))('ws') as {
+const clientRequire = createRequire(join(root, 'packages', 'client', 'package.json'));
+/** ws masks/unmasks every frame in JS unless the optional native `bufferutil` resolves from its directory. */
+function wsMasking(): string {
+  if (process.env.WS_NO_BUFFER_UTIL) return 'JS (WS_NO_BUFFER_UTIL set)';
+  try {
+    createRequire(clientRequire.resolve('ws')).resolve('bufferutil');
+    return 'native bufferutil';
+  } catch {
+    return 'JS fallback, no bufferutil';
+  }
+}
+const { WebSocket } = clientRequire('ws') as {
   WebSocket: new (url: string, options: { perMessageDeflate: boolean; maxPayload: number }) => RawSocket;
 };
 const SERVER_ENV = 'OPENPI_EDGE_INFER_BENCH_SERVER';
 const WARMUP = 20;
 const ITERATIONS = 200;
+/** Contenders take turns in this many rounds of ITERATIONS / ROUNDS calls each. */
+const ROUNDS = 4;
 const CAMERAS = ['cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'];
 
 /** make_aloha_example-shaped observation with deterministic pseudo-random pixels (xorshift32). */
@@ -119,52 +134,78 @@ async function rawClient(
   };
 }
 
+/** Times `n` sequential calls of `fn`, in ms each. */
+async function timeCalls(fn: () => Promise<unknown>, n: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    samples.push(performance.now() - t0);
+  }
+  return samples;
+}
+
+async function pythonSamples(port: number, n: number, warmup: number): Promise<number[]> {
+  const { stdout } = await promisify(execFile)(
+    join(root, '.venv', 'bin', 'python'),
+    [
+      join(root, 'test', 'python', 'openpi_client_driver.py'),
+      'bench',
+      '--port',
+      String(port),
+      '--n',
+      String(n),
+      '--warmup',
+      String(warmup),
+    ],
+    { cwd: root, timeout: 300_000 },
+  );
+  const py = JSON.parse(stdout) as { samples_ms: number[]; actions_shape: number[] };
+  if (py.actions_shape.join() !== '50,14')
+    throw new Error(`python got actions [${py.actions_shape.join(', ')}]`);
+  return py.samples_ms;
+}
+
 export async function run(): Promise<string[]> {
   const { child, port } = await startServerProcess();
   const url = `ws://127.0.0.1:${port}`;
-  const rows: Stats[] = [];
+  const names = [
+    'raw ws, pre-packed bytes',
+    'raw ws + packNumpy/unpackNumpy',
+    'our WebsocketClientPolicy',
+    'openpi Python WebsocketClientPolicy',
+  ] as const;
+  const samples = new Map<string, number[]>(names.map((n) => [n, []]));
+  const obs = alohaObservation(7);
+  const packed = packNumpy(obs);
   try {
-    const obs = alohaObservation(7);
-    const packed = packNumpy(obs);
-    const opts = { warmup: WARMUP, iterations: ITERATIONS };
-
     const raw = await rawClient(url);
-    rows.push(await measure('raw ws, pre-packed bytes', () => raw.roundTrip(packed), opts));
-    rows.push(
-      await measure(
-        'raw ws + packNumpy/unpackNumpy',
-        async () => unpackNumpy(await raw.roundTrip(packNumpy(obs))),
-        opts,
-      ),
-    );
+    const ours = await WebsocketClientPolicy.connect({ host: url });
+    const contenders: Record<(typeof names)[number], (n: number) => Promise<number[]>> = {
+      'raw ws, pre-packed bytes': (n) => timeCalls(() => raw.roundTrip(packed), n),
+      'raw ws + packNumpy/unpackNumpy': (n) =>
+        timeCalls(async () => unpackNumpy(await raw.roundTrip(packNumpy(obs))), n),
+      'our WebsocketClientPolicy': (n) => timeCalls(() => ours.infer(obs), n),
+      'openpi Python WebsocketClientPolicy': (n) => pythonSamples(port, n, WARMUP),
+    };
+    for (const name of names.slice(0, 3)) await contenders[name](WARMUP);
+    // Interleaved rounds, so load from elsewhere on the machine spreads over every contender alike.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of names) samples.get(name)?.push(...(await contenders[name](ITERATIONS / ROUNDS)));
+    }
     raw.close();
-
-    const { stdout } = await promisify(execFile)(
-      join(root, '.venv', 'bin', 'python'),
-      [
-        join(root, 'test', 'python', 'openpi_client_driver.py'),
-        'bench',
-        '--port',
-        String(port),
-        '--n',
-        String(ITERATIONS),
-        '--warmup',
-        String(WARMUP),
-      ],
-      { cwd: root, timeout: 300_000 },
-    );
-    const py = JSON.parse(stdout) as { samples_ms: number[]; actions_shape: number[] };
-    if (py.actions_shape.join() !== '50,14') throw new Error(`python got actions ${py.actions_shape}`);
-    rows.push(
-      summarize('openpi Python WebsocketClientPolicy', py.samples_ms, 'openpi-client 0.1.2, websockets 17'),
-    );
+    await ours.close();
   } finally {
     child.stdin?.end();
   }
-  const payload = `${(packNumpy(alohaObservation(7)).byteLength / 1e6).toFixed(3)} MB`;
+  const notes: Record<string, string> = {
+    'openpi Python WebsocketClientPolicy': 'openpi-client 0.1.2, websockets 17, own process',
+  };
+  const rows = names.map((n) => summarize(n, samples.get(n) ?? [], notes[n]));
+  const payload = `${(packed.byteLength / 1e6).toFixed(3)} MB`;
   return [
     printTable(
-      `infer round trip, ALOHA observation (${payload}) -> [50,14] float32, loopback, server in its own process`,
+      `infer round trip, ALOHA observation (${payload}) -> [50,14] float32, loopback, server in its own process, ws masking: ${wsMasking()}`,
       rows,
       'raw ws, pre-packed bytes',
     ),
