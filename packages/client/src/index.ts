@@ -6,3 +6,5 @@ export { dtypeString, parseDtype, type WireDType } from './dtype.js';
 export { ndarray, zeros, npScalar, isNDArray, isNumpyScalar, sizeOf, itemSize, typedArrayCtor, indexFirstAxis, type NDArray, type DType, type NumericDType, type DataOf, type TypedArray, type NumpyScalar, type Value } from './ndarray.js';
 export { type Obs, type BasePolicy, type ClosablePolicy } from './policy.js';
 export { AsyncActionChunkBroker, type AsyncActionChunkBrokerOptions, type AsyncBrokerEvent, type AsyncBrokerEventSource, type AsyncBrokerStats } from './async-action-chunk-broker.js';
+export { buildUri } from './uri.js';
+export { WebsocketClientPolicy, defaultWebSocketFactory, type WebsocketClientPolicyOptions, type ReconnectOptions, type ConnectionState, type ConnectionStateEvent, type WebSocketLike, type WebSocketFactory } from './websocket-client-policy.js';
