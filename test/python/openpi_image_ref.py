@@ -3,6 +3,7 @@
 Usage (with the repo's .venv python, which has openpi-client, numpy 1.26 and Pillow):
   openpi_image_ref.py cases OUTDIR   write camera-like frames (fixed seed) and openpi's outputs as raw bytes,
                                      described by OUTDIR/manifest.json
+  openpi_image_ref.py frames FILE     write the benchmark's four 480x640 frames (uint8 [4, 480, 640, 3]) to FILE
   openpi_image_ref.py bench N        time openpi's resize_with_pad on four 480x640 frames -> 224x224, N times;
                                      prints {"samples_ms": [...]} as one JSON line
 
@@ -242,9 +243,14 @@ def decode_files(paths: list) -> None:
     print(json.dumps({"shapes": shapes}))
 
 
-def bench(n: int) -> None:
+def bench_frames() -> np.ndarray:
+    """The four 480x640 camera-like frames both sides of bench/image.bench.ts time."""
     rng = np.random.default_rng(SEED)
-    frames = np.stack([camera_frame(rng, 480, 640) for _ in range(4)])
+    return np.stack([camera_frame(rng, 480, 640) for _ in range(4)])
+
+
+def bench(n: int) -> None:
+    frames = bench_frames()
     for _ in range(5):
         image_tools.resize_with_pad(frames, 224, 224)
     samples = []
@@ -260,6 +266,9 @@ if __name__ == "__main__":
         cases(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "bench":
         bench(int(sys.argv[2]))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "frames":
+        with open(sys.argv[2], "wb") as f:
+            f.write(bench_frames().tobytes())
     elif len(sys.argv) >= 3 and sys.argv[1] == "decode":
         decode_files(sys.argv[2:])
     else:

@@ -14,6 +14,7 @@ import {
   hwcToChw,
   resizedSize,
   resizeWithPad,
+  resizeWithPadSharp,
 } from '../src/node/index.js';
 import { bilinearCoefficients } from '../src/node/pillow-resample.js';
 
@@ -160,6 +161,32 @@ describe('resizeWithPad', () => {
     [-1, 10],
   ])('refuses target %d x %d with BAD_ARGUMENT', (h, w) => {
     expect(thrown(() => resizeWithPad(u8([48, 64, 3]), h, w)).code).toBe('BAD_ARGUMENT');
+  });
+});
+
+describe('resizeWithPadSharp (approximate)', () => {
+  it('has the exact path geometry and black padding, values near the exact ones on a smooth image', async () => {
+    const img = u8([376, 672, 3], (i) => Math.floor(i / 3 / 672) % 200);
+    const a = resizeWithPad(img, 224, 224) as NDArray<'uint8'>;
+    const b = (await resizeWithPadSharp(img, 224, 224)) as NDArray<'uint8'>;
+    expect(b.shape).toEqual([224, 224, 3]);
+    expect(rowsAll(b, 0, 49, 0) && rowsAll(b, 174, 224, 0)).toBe(true);
+    let max = 0;
+    for (let i = 0; i < a.data.length; i++)
+      max = Math.max(max, Math.abs((a.data[i] as number) - (b.data[i] as number)));
+    expect(max).toBeLessThanOrEqual(8);
+  });
+
+  it('shares the error contract of the exact path', async () => {
+    await expect(resizeWithPadSharp(u8([3, 480, 640]), 224, 224)).rejects.toMatchObject({
+      code: 'BAD_SHAPE',
+    });
+    const f: NDArray<'float32'> = {
+      dtype: 'float32',
+      shape: [48, 64, 3],
+      data: new Float32Array(48 * 64 * 3),
+    };
+    await expect(resizeWithPadSharp(f, 224, 224)).rejects.toMatchObject({ code: 'BAD_DTYPE' });
   });
 });
 

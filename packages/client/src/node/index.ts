@@ -2,3 +2,4 @@ export { resizeWithPad, resizedSize, convertToUint8, chwToHwc, hwcToChw, type Re
 export { type PassOrder } from './pillow-resample.js';
 export { decodeJpeg, type DecodeJpegOptions } from './jpeg.js';
 export { WebsocketPolicyServer, INTERNAL_ERROR_REASON, type WebsocketPolicyServerOptions, type WebsocketPolicyServerAddress, type WebsocketPolicyServerStats, type WebsocketPolicyServerEvents, type ConnectionInfo, type ServerLogger } from './websocket-policy-server.js';
+export { resizeWithPadSharp } from './sharp-resize.js';

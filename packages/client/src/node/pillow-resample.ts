@@ -121,10 +121,11 @@ function horizontal3(
       let s1 = HALF;
       let s2 = HALF;
       for (let t = 0; t < n; t++) {
+        // int32 arithmetic: |sum| <= 255 * 2^22 * (1 + ksize / 2^22) + 2^21 < 2^31 for non-negative weights.
         const w = weights[k++] as number;
-        s0 += (src[p] as number) * w;
-        s1 += (src[p + 1] as number) * w;
-        s2 += (src[p + 2] as number) * w;
+        s0 = (s0 + Math.imul(src[p] as number, w)) | 0;
+        s1 = (s1 + Math.imul(src[p + 1] as number, w)) | 0;
+        s2 = (s2 + Math.imul(src[p + 2] as number, w)) | 0;
         p += 3;
       }
       dst[o] = clip8(s0);
@@ -134,8 +135,6 @@ function horizontal3(
     }
   }
 }
-
-let accScratch = new Int32Array(0);
 
 /**
  * Vertical pass: output row yy = weighted sum of source rows `first[yy] - rowShift ...`; each row is `rowLen` bytes
@@ -153,21 +152,20 @@ function vertical(
   c: AxisCoefficients,
 ): void {
   const { outSize, ksize, first, count, weights } = c;
-  if (accScratch.length < rowLen) accScratch = new Int32Array(rowLen);
-  const acc = accScratch;
   for (let yy = 0; yy < outSize; yy++) {
     const n = count[yy] as number;
-    const y0 = (first[yy] as number) - rowShift;
+    const base = srcOff + ((first[yy] as number) - rowShift) * srcStride;
     const k0 = yy * ksize;
-    acc.fill(HALF, 0, rowLen);
-    for (let t = 0; t < n; t++) {
-      const w = weights[k0 + t] as number;
-      if (w === 0) continue;
-      const p = srcOff + (y0 + t) * srcStride;
-      for (let i = 0; i < rowLen; i++) acc[i] = (acc[i] as number) + (src[p + i] as number) * w;
-    }
     const o = dstOff + yy * dstStride;
-    for (let i = 0; i < rowLen; i++) dst[o + i] = clip8(acc[i] as number);
+    for (let i = 0; i < rowLen; i++) {
+      let s = HALF;
+      let p = base + i;
+      for (let t = 0; t < n; t++) {
+        s = (s + Math.imul(src[p] as number, weights[k0 + t] as number)) | 0;
+        p += srcStride;
+      }
+      dst[o + i] = clip8(s);
+    }
   }
 }
 
