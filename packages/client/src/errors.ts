@@ -23,7 +23,12 @@ export type ErrorCode =
   | 'POLICY_STALL' // a chunk ran out before the next one arrived
   | 'IMAGE_DECODE_FAILED' // a camera frame could not be decoded
   | 'ABORTED' // stopped from outside
-  | 'STEP_FAILED'; // an environment, agent or subscriber call threw inside the control loop (context: phase, episode, step)
+  | 'STEP_FAILED' // an environment, agent or subscriber call threw inside the control loop (context: phase, episode, step)
+  | 'SERVO_ERROR' // a Dynamixel servo's status packet carried an error number or the hardware-alert bit
+  | 'SERVO_TIMEOUT' // no valid status packet from a Dynamixel servo in time, after all retries
+  | 'BAD_BUNDLE' // a model bundle is missing a file or has an invalid manifest/graph (context: file, field)
+  | 'NO_EXECUTION_PROVIDER' // no onnxruntime execution provider in the configured list could create a session (context: reasons)
+  | 'INFERENCE_FAILED'; // onnxruntime failed while running a graph (context: graph, step)
 
 export class OpenpiEdgeError extends Error {
   readonly code: ErrorCode;
