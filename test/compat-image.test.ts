@@ -4,14 +4,14 @@
  * plus a manifest; the tests compare byte for byte. (Sources are imported by path: the root vitest config's
  * `resolve.conditions` does not reach vitest's SSR resolver, so the `source` export condition is not applied.)
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NDArray } from '../packages/client/src/index.js';
-import { convertToUint8, decodeJpeg, resizeWithPad } from '../packages/client/src/node/index.js';
+import { convertToUint8, decodeJpeg, resizeWithPad, splitMjpeg } from '../packages/client/src/node/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const python = join(root, '.venv', 'bin', 'python');
@@ -157,5 +157,63 @@ describe('decodeJpeg vs Pillow decode of the same bytes', () => {
       expect(max, c.name).toBeLessThanOrEqual(1);
     }
     console.log(report.join('\n'));
+  });
+});
+
+describe('splitMjpeg on a real ffmpeg MJPEG pipe', () => {
+  it('yields the 10 frames of `ffmpeg -f lavfi testsrc -f mjpeg -`, each decoding to 480x640 like Pillow', async () => {
+    const ff = spawn(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc=size=640x480:rate=30',
+        '-frames:v',
+        '10',
+        '-f',
+        'mjpeg',
+        '-',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((res, rej) => {
+      ff.on('error', rej);
+      ff.on('close', res);
+    });
+    const frames: Uint8Array[] = [];
+    const gen = splitMjpeg(ff.stdout);
+    let r = await gen.next();
+    while (r.done !== true) {
+      frames.push(r.value);
+      r = await gen.next();
+    }
+    expect(await exited).toBe(0);
+    expect(r.value).toMatchObject({ frames: 10, skippedBytes: 0, droppedFrames: 0 });
+    expect(frames.length).toBe(10);
+    const paths = frames.map((f, i) => {
+      const p = join(dir, `ffmpeg-${i}.jpg`);
+      writeFileSync(p, f);
+      return p;
+    });
+    const shapes = JSON.parse(execFileSync(python, [script, 'decode', ...paths], { encoding: 'utf8' })) as {
+      shapes: number[][];
+    };
+    let max = 0;
+    for (const [i, f] of frames.entries()) {
+      expect(f[0] === 0xff && f[1] === 0xd8 && f[f.length - 2] === 0xff && f[f.length - 1] === 0xd9).toBe(
+        true,
+      );
+      const got = await decodeJpeg(f);
+      expect(got.shape).toEqual([480, 640, 3]);
+      expect(shapes.shapes[i]).toEqual([480, 640, 3]);
+      const pil = new Uint8Array(readFileSync(`${paths[i]}.pil.bin`));
+      max = Math.max(max, maxAbsDiff(got.data, pil).max);
+    }
+    console.log(`ffmpeg MJPEG frames: sharp vs Pillow decode max |diff| ${max}`);
+    expect(max).toBeLessThanOrEqual(1);
   });
 });

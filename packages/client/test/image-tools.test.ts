@@ -12,6 +12,7 @@ import {
   convertToUint8,
   decodeJpeg,
   hwcToChw,
+  MjpegSplitter,
   resizedSize,
   resizeWithPad,
   resizeWithPadSharp,
@@ -333,5 +334,87 @@ describe('decodeJpeg', () => {
     await expect(decodeJpeg(jpeg, { maxPixels: 1000 })).rejects.toMatchObject({
       code: 'IMAGE_DECODE_FAILED',
     });
+  });
+});
+
+async function jpegOf(w: number, h: number, seed: number): Promise<Uint8Array> {
+  const px = u8([h, w, 3], (i) => (i * 31 + seed * 97) % 256);
+  return new Uint8Array(
+    await sharp(px.data, { raw: { width: w, height: h, channels: 3 } })
+      .jpeg()
+      .toBuffer(),
+  );
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Feeds `bytes` in chunks of 1..maxChunk bytes (deterministic LCG) and collects the frames. */
+function splitInChunks(splitter: MjpegSplitter, bytes: Uint8Array, maxChunk: number): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  let seed = 12345;
+  for (let i = 0; i < bytes.length; ) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const len = 1 + (seed % maxChunk);
+    frames.push(...splitter.push(bytes.subarray(i, i + len)));
+    i += len;
+  }
+  return frames;
+}
+
+describe('MjpegSplitter', () => {
+  it('returns each frame exactly, whatever the chunking, skipping garbage between frames', async () => {
+    const a = await jpegOf(40, 30, 1);
+    const b = await jpegOf(17, 9, 2);
+    const garbage = new Uint8Array([0x00, 0xff, 0x00, 0xff, 0xd9, 0x12, 0xff, 0xff, 0x34]);
+    const stream = concat(garbage, a, garbage, b, garbage);
+    for (const maxChunk of [1, 2, 7, 500, stream.length]) {
+      const s = new MjpegSplitter();
+      const frames = splitInChunks(s, stream, maxChunk);
+      expect(frames.map((f) => Array.from(f))).toEqual([Array.from(a), Array.from(b)]);
+      expect(s.stats).toEqual({ frames: 2, skippedBytes: 3 * garbage.length, droppedFrames: 0 });
+    }
+  });
+
+  it('skips an FF D8 .. FF D9 embedded in an APPn segment (thumbnail), unlike a naive FF D9 search', async () => {
+    const inner = await jpegOf(8, 8, 3);
+    const outer = await jpegOf(24, 16, 4);
+    // APP15 segment: FF EF, length (2 bytes, counts itself), payload = a whole JPEG.
+    const len = inner.length + 2;
+    const app = concat(new Uint8Array([0xff, 0xef, len >> 8, len & 0xff]), inner);
+    const withThumb = concat(outer.subarray(0, 2), app, outer.subarray(2));
+    const frames = new MjpegSplitter().push(withThumb);
+    expect(frames.length).toBe(1);
+    expect(Array.from(frames[0] as Uint8Array)).toEqual(Array.from(withThumb));
+    expect((await decodeJpeg(frames[0] as Uint8Array)).shape).toEqual([16, 24, 3]);
+  });
+
+  it('drops a frame cut short by the next SOI and resyncs on it', async () => {
+    const a = await jpegOf(40, 30, 5);
+    const b = await jpegOf(20, 10, 6);
+    const s = new MjpegSplitter();
+    const frames = s.push(concat(a.subarray(0, Math.floor(a.length / 2)), b));
+    expect(frames.map((f) => Array.from(f))).toEqual([Array.from(b)]);
+    expect(s.stats.droppedFrames).toBe(1);
+  });
+
+  it('drops frames above maxFrameBytes and keeps the next small one', async () => {
+    const big = await jpegOf(64, 64, 7);
+    const small = await jpegOf(4, 4, 8);
+    const s = new MjpegSplitter({ maxFrameBytes: small.length });
+    const frames = s.push(concat(big, small));
+    expect(frames.map((f) => f.length)).toEqual([small.length]);
+    expect(s.stats.droppedFrames).toBe(1);
+  });
+
+  it('refuses a nonsensical maxFrameBytes with BAD_ARGUMENT', () => {
+    expect(thrown(() => new MjpegSplitter({ maxFrameBytes: 0 })).code).toBe('BAD_ARGUMENT');
   });
 });

@@ -3,3 +3,4 @@ export { type PassOrder } from './pillow-resample.js';
 export { decodeJpeg, type DecodeJpegOptions } from './jpeg.js';
 export { WebsocketPolicyServer, INTERNAL_ERROR_REASON, type WebsocketPolicyServerOptions, type WebsocketPolicyServerAddress, type WebsocketPolicyServerStats, type WebsocketPolicyServerEvents, type ConnectionInfo, type ServerLogger } from './websocket-policy-server.js';
 export { resizeWithPadSharp } from './sharp-resize.js';
+export { MjpegSplitter, splitMjpeg, type MjpegSplitterOptions, type MjpegSplitterStats } from './mjpeg.js';
