@@ -28,7 +28,9 @@ export type ErrorCode =
   | 'SERVO_TIMEOUT' // no valid status packet from a Dynamixel servo in time, after all retries
   | 'BAD_BUNDLE' // a model bundle is missing a file or has an invalid manifest/graph (context: file, field)
   | 'NO_EXECUTION_PROVIDER' // no onnxruntime execution provider in the configured list could create a session (context: reasons)
-  | 'INFERENCE_FAILED'; // onnxruntime failed while running a graph (context: graph, step)
+  | 'INFERENCE_FAILED' // onnxruntime failed while running a graph (context: graph, step)
+  | 'ROS2_UNAVAILABLE' // ROS 2 is not sourced or rclnodejs cannot be loaded (context: missing, distro)
+  | 'CAMERA_STALE'; // a camera has no frame, or its newest frame is older than allowed (context: camera, ageMs, maxAgeMs)
 
 export class OpenpiEdgeError extends Error {
   readonly code: ErrorCode;
