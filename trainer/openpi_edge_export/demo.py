@@ -55,8 +55,9 @@ def train_tokenizer(out_path: str, vocab_size: int = DEMO_VOCAB) -> None:
         prefix = os.path.join(d, "tok")
         args = [
             exe,
-            f"--input={corpus}",
-            f"--model_prefix={prefix}",
+            # relative names: the trainer spec stored in the .model records them, so bytes stay reproducible
+            "--input=corpus.txt",
+            "--model_prefix=tok",
             f"--vocab_size={vocab_size}",
             "--model_type=bpe",
             "--character_coverage=1.0",
@@ -74,7 +75,7 @@ def train_tokenizer(out_path: str, vocab_size: int = DEMO_VOCAB) -> None:
             "--user_defined_symbols=\n",
             "--minloglevel=2",
         ]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(args, check=True, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         shutil.copyfile(prefix + ".model", out_path)
 
 

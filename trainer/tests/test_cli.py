@@ -1,0 +1,164 @@
+"""`python -m openpi_edge_export export` on generated checkpoints (PyTorch and JAX .npz), config resolution through
+an openpi-style registry with a training extension, and the golden file."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from openpi_edge_export import cli
+from openpi_edge_export import weights as W
+from openpi_edge_export.bundle import decode_array
+from openpi_edge_export.config import IMAGE_SLOTS
+from openpi_edge_export.demo import aloha_norm_stats, train_tokenizer
+
+from helpers import PREFIX_INPUTS, ort_sample, tiny_model
+
+VOCAB = 400
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    p = str(tmp_path_factory.mktemp("tok") / "tok.model")
+    train_tokenizer(p)
+    return p
+
+
+def _write_ckpt(root, m, fmt):
+    ck = root / "ckpt"
+    ck.mkdir()
+    sd = {k: v.detach().numpy() for k, v in m.state_dict().items()}
+    if fmt == "pytorch":
+        sd["paligemma_with_expert.gemma_expert.lm_head.weight"] = np.zeros((4, 4), np.float32)
+        W.write_safetensors(str(ck / "model.safetensors"), sd)
+        (ck / "config.json").write_text(json.dumps({"action_dim": 32, "action_horizon": 10, "precision": "float32"}))
+    else:
+        np.savez(ck / "params.npz", **W.torch_to_jax(sd, m.cfg))
+    # where openpi's JAX->PyTorch converter leaves the assets: next to, not inside, the checkpoint
+    (root / "assets" / "trossen").mkdir(parents=True)
+    (root / "assets" / "trossen" / "norm_stats.json").write_text(json.dumps({"norm_stats": aloha_norm_stats()}))
+    mc = root / "model_config.json"
+    mc.write_text(json.dumps(m.cfg.to_json()))
+    return ck, mc
+
+
+@pytest.mark.parametrize("pi05,fmt", [(False, "pytorch"), (True, "jax-npz")])
+def test_export_roundtrip(tmp_path, tokenizer, pi05, fmt):
+    m = tiny_model(pi05, vocab=VOCAB)
+    ck, mc = _write_ckpt(tmp_path, m, fmt)
+    out = tmp_path / "bundle"
+    rc = cli.main(["export", "--config", "my_aloha", "--checkpoint", str(ck), "--out", str(out), "--tokenizer", tokenizer,
+                   "--robot", "aloha", "--model-config", str(mc), "--default-prompt", "fold the towel"])
+    assert rc == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["model_type"] == ("pi05" if pi05 else "pi0")
+    assert man["normalization"]["mode"] == ("quantile" if pi05 else "zscore")
+    assert man["provenance"]["checkpoint_format"] == fmt and man["provenance"]["asset_id"] == "trossen"
+    assert man["robot"]["options"]["delta_action_mask"][:7] == [True] * 6 + [False]
+    assert json.loads((out / "norm_stats.json").read_text())["norm_stats"] == aloha_norm_stats()
+    g = json.loads((out / "golden.json").read_text())
+    mi = {k: decode_array(v) for k, v in g["model_inputs"].items()}
+    noise = decode_array(g["noise"])
+    # the exported weights are the checkpoint's: the original model reproduces the golden actions
+    with torch.no_grad():
+        want = m.sample_actions([torch.from_numpy(mi[s]) for s in IMAGE_SLOTS], torch.from_numpy(mi["image_mask"]),
+                                torch.from_numpy(mi["tokenized_prompt"]), torch.from_numpy(mi["tokenized_prompt_mask"]),
+                                torch.from_numpy(mi["state"]), torch.from_numpy(noise)).numpy()
+    np.testing.assert_allclose(decode_array(g["model_actions"]), want, atol=1e-6)
+    got = ort_sample(str(out), {k: mi[k] for k in PREFIX_INPUTS}, mi["state"], noise, g["num_steps"], pi05)
+    assert float(np.max(np.abs(got - want))) <= 1e-4
+    assert decode_array(g["actions"]).shape == (10, 14)
+
+
+def test_export_errors_name_the_problem(tmp_path, tokenizer):
+    m = tiny_model(False, vocab=VOCAB)
+    ck, mc = _write_ckpt(tmp_path, m, "pytorch")
+    sd = W.read_safetensors(str(ck / "model.safetensors"))
+    sd["action_out_proj.weight"] = sd["action_out_proj.weight"][:, :8]
+    W.write_safetensors(str(ck / "model.safetensors"), sd)
+    args = ["export", "--config", "x", "--checkpoint", str(ck), "--out", str(tmp_path / "b"), "--tokenizer", tokenizer,
+            "--robot", "aloha", "--model-config", str(mc)]
+    with pytest.raises(W.CheckpointError, match=r"action_out_proj.weight: checkpoint \[32, 8\] vs model \[32, 32\]"):
+        cli.main(args)
+    os.remove(tmp_path / "assets" / "trossen" / "norm_stats.json")
+    with pytest.raises(FileNotFoundError, match="norm_stats.json not found"):
+        cli.main(args)
+
+
+FAKE_OPENPI = {
+    "openpi/__init__.py": "",
+    "openpi/training/__init__.py": "",
+    "openpi/training/config.py": '''
+        import dataclasses, difflib
+        @dataclasses.dataclass(frozen=True)
+        class Pi0Config:
+            action_dim: int = 32
+            action_horizon: int = 50
+            max_token_len: int = 48
+            pi05: bool = False
+            discrete_state_input: bool = False
+            paligemma_variant: str = "gemma_2b"
+            action_expert_variant: str = "gemma_300m"
+        @dataclasses.dataclass(frozen=True)
+        class AssetsConfig:
+            asset_id: str = None
+        @dataclasses.dataclass(frozen=True)
+        class LeRobotAlohaDataConfig:
+            repo_id: str = "x"
+            default_prompt: str = None
+            adapt_to_pi: bool = True
+            use_delta_joint_actions: bool = True
+            assets: AssetsConfig = AssetsConfig()
+        @dataclasses.dataclass(frozen=True)
+        class TrainConfig:
+            name: str
+            model: object
+            data: object
+            policy_metadata: dict = None
+        _CONFIGS = [TrainConfig("pi0_aloha", Pi0Config(), LeRobotAlohaDataConfig(assets=AssetsConfig("trossen")),
+                                {"reset_pose": [0, -1.5, 1.5, 0, 0, 0]})]
+        _CONFIGS_DICT = {c.name: c for c in _CONFIGS}
+        def get_config(name):
+            if name not in _CONFIGS_DICT:
+                raise ValueError(f"Config '{name}' not found. Did you mean {difflib.get_close_matches(name, _CONFIGS_DICT)}?")
+            return _CONFIGS_DICT[name]
+    ''',
+    # a training extension in the style of openpi_ext/train.py: merges extra TrainConfigs into openpi's list
+    "openpi_ext/__init__.py": "",
+    "openpi_ext/train.py": '''
+        from openpi.training import config as _config
+        EXTRA = [_config.TrainConfig("pi05_aloha_cups", _config.Pi0Config(pi05=True, max_token_len=200, discrete_state_input=True,
+                 action_horizon=25), _config.LeRobotAlohaDataConfig(default_prompt="stack the cups", use_delta_joint_actions=False,
+                 assets=_config.AssetsConfig("trossen")))]
+        _config._CONFIGS.extend(EXTRA)
+    ''',
+}
+
+
+def test_openpi_registry_with_training_extension(tmp_path, monkeypatch):
+    for rel, src in FAKE_OPENPI.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(src))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for mod in [k for k in sys.modules if k.startswith(("openpi", "openpi_ext"))]:
+        monkeypatch.delitem(sys.modules, mod)
+    d = cli.describe_train_config(cli.resolve_openpi_config("pi0_aloha", []))
+    assert d["model"].model_type == "pi0" and d["model"].max_token_len == 48 and d["asset_id"] == "trossen"
+    assert d["robot"] == "aloha" and d["metadata"] == {"reset_pose": [0, -1.5, 1.5, 0, 0, 0]}
+    with pytest.raises(ValueError, match="pi05_aloha_cups"):
+        cli.resolve_openpi_config("pi05_aloha_cups", [])  # only after the extension is imported
+    d = cli.describe_train_config(cli.resolve_openpi_config("pi05_aloha_cups", ["openpi_ext.train"]))
+    assert d["model"].pi05 and d["model"].action_horizon == 25 and d["model"].max_token_len == 200
+    assert d["default_prompt"] == "stack the cups" and d["robot_options"]["delta_action_mask"] is None
+
+
+def test_module_entry_point_help():
+    r = subprocess.run([sys.executable, "-m", "openpi_edge_export", "export", "--help"], capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0 and "--config-module" in r.stdout
