@@ -2,7 +2,7 @@
  * openpi's DROID adapter (`policies/droid_policy.py`) for pi0/pi05: exterior + wrist images, state = 7 joint
  * positions + gripper position; a `bytes` prompt is decoded as UTF-8. Outputs are the first 8 action dims.
  */
-import { OpenpiEdgeError, type Value } from '@openpi-edge/client';
+import type { Value } from '@openpi-edge/client';
 import { sliceActions } from './action-slice.js';
 import { type FloatImagePolicy, parseImage, zerosLike } from './images.js';
 import { badObservation, requireArray, requireVector } from './obs-access.js';
@@ -48,14 +48,15 @@ export function droidInputs(
   if (!('prompt' in obs)) return out;
   const prompt = obs.prompt as Value;
   if (prompt instanceof Uint8Array) {
+    let text: string;
     try {
-      return { ...out, prompt: utf8.decode(prompt) };
-    } catch (e) {
-      if (e instanceof OpenpiEdgeError) throw e;
+      text = utf8.decode(prompt);
+    } catch {
       return badObservation('prompt', `bytes (${prompt.length}) are not valid UTF-8`, {
         bytes: prompt.length,
       });
     }
+    return { ...out, prompt: text };
   }
   return { ...out, prompt };
 }
