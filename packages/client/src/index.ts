@@ -1,10 +1,60 @@
-export { OpenpiEdgeError, ServerError, isOpenpiEdgeError, type ErrorCode } from './errors.js';
-export { type Clock, type RealClockOptions, type RunUntilOptions, createRealClock, realClock, ManualClock, macrotask } from './clock.js';
-export { ActionChunkBroker, sliceChunk, checkChunk } from './action-chunk-broker.js';
-export { packNumpy, unpackNumpy, type PackOptions, type UnpackOptions } from './msgpack-numpy.js';
+/**
+ * @openpi-edge/client — the browser-safe core: types, the msgpack-numpy codec, policies and chunk brokers.
+ * Node-only pieces (the policy server, image tools) live on `@openpi-edge/client/node`.
+ */
+
+// Chunk brokers and time
+export { ActionChunkBroker, checkChunk, sliceChunk } from './action-chunk-broker.js';
+export {
+  AsyncActionChunkBroker,
+  type AsyncActionChunkBrokerOptions,
+  type AsyncBrokerEvent,
+  type AsyncBrokerEventSource,
+  type AsyncBrokerStats,
+} from './async-action-chunk-broker.js';
+export {
+  type Clock,
+  createRealClock,
+  ManualClock,
+  macrotask,
+  type RealClockOptions,
+  type RunUntilOptions,
+  realClock,
+} from './clock.js';
 export { dtypeString, parseDtype, type WireDType } from './dtype.js';
-export { ndarray, zeros, npScalar, isNDArray, isNumpyScalar, sizeOf, itemSize, typedArrayCtor, indexFirstAxis, type NDArray, type DType, type NumericDType, type DataOf, type TypedArray, type NumpyScalar, type Value } from './ndarray.js';
-export { type Obs, type BasePolicy, type ClosablePolicy } from './policy.js';
-export { AsyncActionChunkBroker, type AsyncActionChunkBrokerOptions, type AsyncBrokerEvent, type AsyncBrokerEventSource, type AsyncBrokerStats } from './async-action-chunk-broker.js';
+// Errors
+export { type ErrorCode, isOpenpiEdgeError, OpenpiEdgeError, ServerError } from './errors.js';
+// Wire codec (byte-compatible with openpi_client.msgpack_numpy)
+export { type PackOptions, packNumpy, type UnpackOptions, unpackNumpy } from './msgpack-numpy.js';
+// Arrays and values (numpy's model)
+export {
+  type DataOf,
+  type DType,
+  indexFirstAxis,
+  isNDArray,
+  isNumpyScalar,
+  itemSize,
+  type NDArray,
+  type NumericDType,
+  type NumpyScalar,
+  ndarray,
+  npScalar,
+  sizeOf,
+  type TypedArray,
+  typedArrayCtor,
+  type Value,
+  zeros,
+} from './ndarray.js';
+// Policies
+export type { BasePolicy, ClosablePolicy, Obs } from './policy.js';
 export { buildUri } from './uri.js';
-export { WebsocketClientPolicy, defaultWebSocketFactory, type WebsocketClientPolicyOptions, type ReconnectOptions, type ConnectionState, type ConnectionStateEvent, type WebSocketLike, type WebSocketFactory } from './websocket-client-policy.js';
+export {
+  type ConnectionState,
+  type ConnectionStateEvent,
+  defaultWebSocketFactory,
+  type ReconnectOptions,
+  type WebSocketFactory,
+  type WebSocketLike,
+  WebsocketClientPolicy,
+  type WebsocketClientPolicyOptions,
+} from './websocket-client-policy.js';

@@ -1,6 +1,31 @@
-export { resizeWithPad, resizedSize, convertToUint8, chwToHwc, hwcToChw, type ResizeWithPadOptions, type ConvertToUint8Options, type OutOfRangePolicy } from './image-tools.js';
-export { type PassOrder } from './pillow-resample.js';
-export { decodeJpeg, type DecodeJpegOptions } from './jpeg.js';
-export { WebsocketPolicyServer, INTERNAL_ERROR_REASON, type WebsocketPolicyServerOptions, type WebsocketPolicyServerAddress, type WebsocketPolicyServerStats, type WebsocketPolicyServerEvents, type ConnectionInfo, type ServerLogger } from './websocket-policy-server.js';
+/**
+ * @openpi-edge/client/node — Node-only pieces: the openpi-compatible policy server (ws) and image tools
+ * (exact Pillow-bilinear resize-with-pad, sharp-based JPEG decode, MJPEG stream splitting).
+ */
+
+// Image tools
+export {
+  type ConvertToUint8Options,
+  chwToHwc,
+  convertToUint8,
+  hwcToChw,
+  type OutOfRangePolicy,
+  type ResizeWithPadOptions,
+  resizedSize,
+  resizeWithPad,
+} from './image-tools.js';
+export { type DecodeJpegOptions, decodeJpeg } from './jpeg.js';
+export { MjpegSplitter, type MjpegSplitterOptions, type MjpegSplitterStats, splitMjpeg } from './mjpeg.js';
+export type { PassOrder } from './pillow-resample.js';
 export { resizeWithPadSharp } from './sharp-resize.js';
-export { MjpegSplitter, splitMjpeg, type MjpegSplitterOptions, type MjpegSplitterStats } from './mjpeg.js';
+// Server
+export {
+  type ConnectionInfo,
+  INTERNAL_ERROR_REASON,
+  type ServerLogger,
+  WebsocketPolicyServer,
+  type WebsocketPolicyServerAddress,
+  type WebsocketPolicyServerEvents,
+  type WebsocketPolicyServerOptions,
+  type WebsocketPolicyServerStats,
+} from './websocket-policy-server.js';
