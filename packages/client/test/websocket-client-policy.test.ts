@@ -138,7 +138,7 @@ describe('WebsocketClientPolicy against an in-process ws server', () => {
   });
 
   it('rejects a text reply with ServerError carrying the text, then reconnects', async () => {
-    const s = await startServer((obs, sock, n) => {
+    const s = await startServer((_obs, sock, n) => {
       if (n === 0 && s.sockets.length === 1) {
         sock.send('Traceback (most recent call last):\nValueError: nope');
         sock.close(1011, 'Internal server error. Traceback included in previous frame.');
