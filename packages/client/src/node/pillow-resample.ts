@@ -152,21 +152,31 @@ function vertical(
   c: AxisCoefficients,
 ): void {
   const { outSize, ksize, first, count, weights } = c;
+  // Row-major accumulation (one source row at a time into an int32 row) keeps memory access sequential; the sum
+  // is the same int32 arithmetic as a per-pixel loop, so the bytes are identical.
+  const acc = accumulator(rowLen);
   for (let yy = 0; yy < outSize; yy++) {
     const n = count[yy] as number;
     const base = srcOff + ((first[yy] as number) - rowShift) * srcStride;
     const k0 = yy * ksize;
     const o = dstOff + yy * dstStride;
-    for (let i = 0; i < rowLen; i++) {
-      let s = HALF;
-      let p = base + i;
-      for (let t = 0; t < n; t++) {
-        s = (s + Math.imul(src[p] as number, weights[k0 + t] as number)) | 0;
-        p += srcStride;
+    acc.fill(HALF, 0, rowLen);
+    for (let t = 0; t < n; t++) {
+      const w = weights[k0 + t] as number;
+      const p = base + t * srcStride;
+      for (let i = 0; i < rowLen; i++) {
+        acc[i] = ((acc[i] as number) + Math.imul(src[p + i] as number, w)) | 0;
       }
-      dst[o + i] = clip8(s);
     }
+    for (let i = 0; i < rowLen; i++) dst[o + i] = clip8(acc[i] as number);
   }
+}
+
+let accScratch = new Int32Array(0);
+
+function accumulator(len: number): Int32Array {
+  if (accScratch.length < len) accScratch = new Int32Array(len);
+  return accScratch;
 }
 
 let tmpScratch = new Uint8Array(0);
