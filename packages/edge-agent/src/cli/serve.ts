@@ -1,0 +1,163 @@
+/**
+ * `edge-agent serve --bundle <dir> [--host 0.0.0.0] [--port 8000] ...`: serves a bundle over openpi's protocol.
+ * Once listening it prints one line on stdout, `listening on ws://<host>:<port> port=<port>`, for scripts and tests;
+ * the provider report goes to stdout before it, warnings to stderr. SIGINT/SIGTERM close it cleanly.
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { OpenpiEdgeError } from '@openpi-edge/client';
+import { type ProviderConfig, parseProviderList } from '../model/execution-providers.js';
+import { ORT_PATH_ENV } from '../model/ort-binding.js';
+import { serveBundle } from '../server/serve-bundle.js';
+import type { CliCommand } from './main.js';
+
+/** The committed demo bundle (tiny random-weight π0, ALOHA): the default model. */
+export const DEFAULT_BUNDLE = fileURLToPath(new URL('../../assets/demo-bundle-pi0', import.meta.url));
+
+const HELP = `usage: edge-agent serve [options]
+
+Serves a model bundle over openpi's websocket protocol (openpi clients work unchanged).
+
+  --bundle <dir>          bundle directory (default: the demo π0 bundle, ${DEFAULT_BUNDLE})
+  --host <addr>           interface to bind (default 0.0.0.0)
+  --port <n>              TCP port, 0 = any free port (default 8000)
+  --providers <list>      execution providers in priority order (default tensorrt,cuda,cpu;
+                          env OPENPI_EDGE_PROVIDERS)
+  --device-id <n>         CUDA/TensorRT device (default 0)
+  --threads <n>           CPU intra-op threads, 0 = onnxruntime's choice (default 0)
+  --trt-fp16 / --no-trt-fp16   TensorRT fp16 engines (default on)
+  --trt-cache <dir>       TensorRT engine + timing cache directory (default none)
+  --ort-path <path>       onnxruntime Node package with GPU providers (default $${ORT_PATH_ENV},
+                          else the npm onnxruntime-node, CPU only)
+  --num-steps <n>         Euler steps per chunk (default: the manifest's)
+  --seed <n>              noise seed (default random)
+  --api-key <key>         require 'Authorization: Api-Key <key>' (default none, like openpi)
+  --no-warmup             skip the warm-up chunk
+  -h, --help`;
+
+function intOption(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) {
+    throw new OpenpiEdgeError('BAD_ARGUMENT', `--${name} must be an integer >= ${min}, got '${text}'`, {
+      option: name,
+      value: text,
+    });
+  }
+  return n;
+}
+
+/** Applies the per-provider CLI flags to the parsed provider list. */
+function withFlags(
+  providers: ProviderConfig[],
+  f: { deviceId?: number; threads?: number; fp16?: boolean; trtCache?: string },
+): ProviderConfig[] {
+  return providers.map((p) => {
+    switch (p.name) {
+      case 'cpu':
+        return f.threads === undefined ? p : { ...p, threads: f.threads };
+      case 'cuda':
+        return f.deviceId === undefined ? p : { ...p, deviceId: f.deviceId };
+      default:
+        return {
+          ...p,
+          ...(f.deviceId === undefined ? {} : { deviceId: f.deviceId }),
+          ...(f.fp16 === undefined ? {} : { fp16: f.fp16 }),
+          ...(f.trtCache === undefined ? {} : { engineCacheDir: f.trtCache, timingCacheDir: f.trtCache }),
+        };
+    }
+  });
+}
+
+export const serveCommand: CliCommand = {
+  summary: 'serve a model bundle over the openpi websocket protocol',
+  async run(argv) {
+    let values: ReturnType<typeof parse>['values'];
+    function parse(a: string[]) {
+      return parseArgs({
+        args: a,
+        allowPositionals: false,
+        options: {
+          bundle: { type: 'string' },
+          host: { type: 'string' },
+          port: { type: 'string' },
+          providers: { type: 'string' },
+          'device-id': { type: 'string' },
+          threads: { type: 'string' },
+          'trt-fp16': { type: 'boolean' },
+          'no-trt-fp16': { type: 'boolean' },
+          'trt-cache': { type: 'string' },
+          'ort-path': { type: 'string' },
+          'num-steps': { type: 'string' },
+          seed: { type: 'string' },
+          'api-key': { type: 'string' },
+          'no-warmup': { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+    }
+    try {
+      values = parse(argv).values;
+    } catch (e) {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', `${(e as Error).message}\n\n${HELP}`, {});
+    }
+    if (values.help === true) {
+      console.log(HELP);
+      return 0;
+    }
+    const deviceId = intOption('device-id', values['device-id'], 0);
+    const threads = intOption('threads', values.threads, 0);
+    const numSteps = intOption('num-steps', values['num-steps'], 1);
+    const seed = intOption('seed', values.seed, 0);
+    const port = intOption('port', values.port, 0) ?? 8000;
+    const fp16 = values['no-trt-fp16'] === true ? false : values['trt-fp16'] === true ? true : undefined;
+    const providers = withFlags(
+      parseProviderList(values.providers ?? process.env.OPENPI_EDGE_PROVIDERS ?? 'tensorrt,cuda,cpu'),
+      {
+        ...(deviceId === undefined ? {} : { deviceId }),
+        ...(threads === undefined ? {} : { threads }),
+        ...(fp16 === undefined ? {} : { fp16 }),
+        ...(values['trt-cache'] === undefined ? {} : { trtCache: values['trt-cache'] }),
+      },
+    );
+    const serving = await serveBundle({
+      bundle: values.bundle ?? DEFAULT_BUNDLE,
+      host: values.host ?? '0.0.0.0',
+      port,
+      executionProviders: providers,
+      ...(values['ort-path'] === undefined ? {} : { ortModulePath: values['ort-path'] }),
+      ...(numSteps === undefined ? {} : { numSteps }),
+      ...(seed === undefined ? {} : { seed }),
+      ...(values['no-warmup'] === true ? { warmup: false } : {}),
+      ...(values['api-key'] === undefined ? {} : { server: { apiKey: values['api-key'] } }),
+    });
+    const r = serving.policy.model.report;
+    const m = serving.policy.model.manifest;
+    console.log(
+      `model ${m.model_type} ${serving.policy.model.bundle.dir} (robot ${m.robot.kind}, H=${m.action_horizon}, num_steps=${numSteps ?? m.num_steps})`,
+    );
+    console.log(
+      `execution provider ${r.provider.name}` +
+        (r.fallbacks.length > 0
+          ? ` (fell back from ${r.fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ')})`
+          : '') +
+        `; onnxruntime ${r.ort.version} from ${r.ort.source}; sessions ${r.sessionMs.toFixed(0)} ms` +
+        (r.warmupMs === null ? '' : `; warm-up ${r.warmupMs.toFixed(1)} ms`),
+    );
+    console.log(`listening on ${serving.address.url} port=${serving.address.port}`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        console.log(`${signal}: shutting down`);
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        resolve();
+      };
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+    });
+    await serving.close();
+    return 0;
+  },
+};
