@@ -39,3 +39,13 @@ export { createViperXBusEmulator, VIPERX_SLEEP_POSE, type ViperXBusOptions } fro
 export { createPtyPair, type PtyPair, type PtyPairOptions } from './sim/dynamixel-emulator/pty.js';
 export { serveEmulatorOnPort, type ServedBus } from './sim/dynamixel-emulator/serve-pty.js';
 export { emulateAloha, type EmulateAlohaOptions, type EmulatedAloha, type EmulatedAlohaArm } from './sim/emulate-aloha.js';
+export { type Manifest, type GraphSpec, type TensorSpec, type GraphName, ManifestSchema, parseManifest, expectedGraphIO } from './model/manifest.js';
+export { type Bundle, type LoadBundleOptions, loadBundle, readManifest } from './model/bundle.js';
+export { type Ort, type LoadedOrt, type LoadOrtOptions, loadOrt, ORT_PATH_ENV } from './model/ort-binding.js';
+export { type ProviderName, type ProviderConfig, type ProviderEntry, type ProviderFailure, type ProviderWarn, type SessionTuning, DEFAULT_PROVIDERS, parseProviders, parseProviderList, tensorRtEnv } from './model/execution-providers.js';
+export { GaussianRng, type NoiseSource } from './model/rng.js';
+export { Sampler, type BatchInputs, type SampleOptions, type SampleResult, type SampleTiming } from './model/sampler.js';
+export { OnnxModel, type OnnxModelOptions, type ModelLoadReport, zeroInputs } from './model/onnx-model.js';
+export { readGolden, maxAbsDiff, type Golden } from './model/golden.js';
+export { OnnxPolicy, type OnnxPolicyOptions, type InferOptions } from './policy/onnx-policy.js';
+export { serveBundle, type ServeBundleOptions, type ServingBundle } from './server/serve-bundle.js';
