@@ -1,0 +1,185 @@
+/**
+ * One call from configuration to a started ALOHA environment: picks the arm transport (`emulator`, `serial`,
+ * `ros2`) and the camera sources, wires the clock through, runs the follower setup.
+ */
+import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
+import type { CameraSource } from '../../io/cameras/camera-source.js';
+import { FfmpegCamera } from '../../io/cameras/ffmpeg-camera.js';
+import { GeneratedCamera } from '../../io/cameras/generated-camera.js';
+import { RosImageCamera } from '../../io/cameras/ros-image-camera.js';
+import type { ViperXBusOptions } from '../../sim/dynamixel-emulator/viperx-bus.js';
+import type { DynamixelBusOptions } from '../dynamixel/bus.js';
+import { createRclnodejsContext } from '../ros2/rclnodejs-adapter.js';
+import type { Ros2Context, Ros2Node } from '../ros2/surface.js';
+import {
+  ALOHA_CAMERA_NAMES,
+  ALOHA_GRIPPER_PROFILES,
+  ALOHA_NAMESPACES,
+  type AlohaCameraName,
+  type AlohaGeneration,
+  alohaImageTopic,
+} from './constants.js';
+import { createEmulatedAlohaArms, openSerialAlohaArms } from './dynamixel-transport.js';
+import { AlohaEnvironment, type AlohaEnvironmentOptions } from './environment.js';
+import { Ros2AlohaArms } from './ros2-transport.js';
+import type { AlohaArmsTransport } from './transport.js';
+
+/** Where one camera's frames come from. */
+export type AlohaCameraSpec =
+  /** Deterministic moving pattern (default for the emulator). */
+  | { kind: 'generated'; width?: number; height?: number; fps?: number }
+  /** A UVC webcam through ffmpeg. */
+  | { kind: 'v4l2'; device: string; width?: number; height?: number; fps?: number }
+  /** ffmpeg's lavfi testsrc through the same MJPEG pipe. */
+  | { kind: 'testsrc'; width?: number; height?: number; fps?: number }
+  /** A ROS 2 image topic (ros2 transport only; default topic `/<cam>/camera/color/image_rect_raw`, raw). */
+  | { kind: 'ros2'; topic?: string; transport?: 'raw' | 'compressed' }
+  /** A source built by the caller. */
+  | { kind: 'source'; source: CameraSource }
+  /** No camera (only for cameras listed in `optionalCameras`). */
+  | { kind: 'none' };
+
+export interface CreateAlohaEnvironmentOptions
+  extends Omit<AlohaEnvironmentOptions, 'transport' | 'cameras' | 'gripper'> {
+  transport: 'emulator' | 'serial' | 'ros2';
+  /** Gripper generation. Default `'openpi'` for emulator/serial, `'trossen'` for ros2 with follower namespaces. */
+  gripper?: AlohaGeneration;
+  /** Per camera; unspecified ones get the transport's default (generated / ros2 topic; serial: none). */
+  cameras?: Partial<Record<AlohaCameraName, AlohaCameraSpec>>;
+  clock?: Clock;
+  /** serial: follower ports. Default `/dev/ttyDXL_puppet_left` / `_right`. */
+  ports?: { left: string; right: string };
+  /** serial: line rate (bit/s). Default 1_000_000. */
+  baudRate?: number;
+  /** serial / emulator: driver options. */
+  bus?: DynamixelBusOptions;
+  /** emulator: initial pose etc. Default: arms at the reset pose, grippers at 0 rad. */
+  emulator?: ViperXBusOptions;
+  /** ros2: a context to use (e.g. a test fake). Default: rclnodejs (ROS2_UNAVAILABLE when ROS 2 is not sourced). */
+  ros2?: Ros2Context;
+  /** ros2: follower namespaces. Default `follower_left` / `follower_right`. */
+  namespaces?: { left: string; right: string };
+  /** ros2: node name. Default `openpi_edge_aloha`. */
+  nodeName?: string;
+  /** ros2: service / first-state timeout (ms). Default 5000. */
+  timeoutMs?: number;
+}
+
+export interface CreatedAloha {
+  environment: AlohaEnvironment;
+  transport: AlohaArmsTransport;
+  /** The ROS 2 node (ros2 transport only). */
+  node?: Ros2Node;
+  /** Closes environment, cameras, transport, and the node/context it created. */
+  close(): Promise<void>;
+}
+
+function buildCamera(
+  name: AlohaCameraName,
+  spec: AlohaCameraSpec,
+  clock: Clock,
+  node: Ros2Node | undefined,
+): CameraSource | undefined {
+  switch (spec.kind) {
+    case 'generated':
+      return new GeneratedCamera({ name, clock, ...spec });
+    case 'v4l2':
+      return new FfmpegCamera({ name, clock, input: spec });
+    case 'testsrc':
+      return new FfmpegCamera({ name, clock, input: spec });
+    case 'ros2':
+      if (node === undefined) {
+        throw new OpenpiEdgeError('BAD_ARGUMENT', `camera ${name}: ros2 cameras need the ros2 transport`, {
+          camera: name,
+        });
+      }
+      return new RosImageCamera({
+        name,
+        node,
+        clock,
+        topic: spec.topic ?? alohaImageTopic(name),
+        ...(spec.transport === undefined ? {} : { transport: spec.transport }),
+      });
+    case 'source':
+      return spec.source;
+    case 'none':
+      return undefined;
+  }
+}
+
+/** Builds the transport and cameras, runs the follower setup, starts the cameras. Call `reset()` next. */
+export async function createAlohaEnvironment(options: CreateAlohaEnvironmentOptions): Promise<CreatedAloha> {
+  const clock = options.clock ?? realClock;
+  let transport: AlohaArmsTransport;
+  let node: Ros2Node | undefined;
+  let ownedContext: Ros2Context | undefined;
+  let gripper: AlohaGeneration = options.gripper ?? 'openpi';
+  let fallback: AlohaCameraSpec = { kind: 'none' };
+  switch (options.transport) {
+    case 'emulator':
+      transport = createEmulatedAlohaArms({
+        clock,
+        gripper: ALOHA_GRIPPER_PROFILES[gripper],
+        emulator: { initialArm: options.resetPose ?? [0, -0.96, 1.16, 0, -0.3, 0], ...options.emulator },
+        ...(options.bus === undefined ? {} : { bus: options.bus }),
+      });
+      fallback = { kind: 'generated' };
+      break;
+    case 'serial':
+      transport = await openSerialAlohaArms({
+        clock,
+        gripper: ALOHA_GRIPPER_PROFILES[gripper],
+        ...(options.ports === undefined ? {} : { ports: options.ports }),
+        ...(options.baudRate === undefined ? {} : { baudRate: options.baudRate }),
+        ...(options.bus === undefined ? {} : { bus: options.bus }),
+      });
+      break;
+    case 'ros2': {
+      const namespaces = options.namespaces ?? ALOHA_NAMESPACES.trossen;
+      if (options.gripper === undefined) gripper = namespaces.left.includes('puppet') ? 'openpi' : 'trossen';
+      if (options.ros2 === undefined) ownedContext = await createRclnodejsContext();
+      const context = options.ros2 ?? (ownedContext as Ros2Context);
+      node = context.createNode(options.nodeName ?? 'openpi_edge_aloha');
+      transport = new Ros2AlohaArms({
+        node,
+        clock,
+        namespaces,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      });
+      fallback = { kind: 'ros2' };
+      break;
+    }
+    default:
+      throw new OpenpiEdgeError('BAD_ARGUMENT', `unknown ALOHA transport ${String(options.transport)}`, {
+        transport: options.transport,
+        known: ['emulator', 'serial', 'ros2'],
+      });
+  }
+  const cameras: Partial<Record<AlohaCameraName, CameraSource>> = {};
+  for (const name of ALOHA_CAMERA_NAMES) {
+    const source = buildCamera(name, options.cameras?.[name] ?? fallback, clock, node);
+    if (source !== undefined) cameras[name] = source;
+  }
+  const { transport: _t, cameras: _c, gripper: _g, ...envOptions } = options;
+  const close = async (): Promise<void> => {
+    await environment.close();
+    node?.destroy();
+    await ownedContext?.shutdown();
+  };
+  let environment: AlohaEnvironment;
+  try {
+    environment = new AlohaEnvironment({ ...envOptions, transport, cameras, gripper, clock });
+  } catch (e) {
+    await transport.close();
+    node?.destroy();
+    await ownedContext?.shutdown();
+    throw e;
+  }
+  try {
+    await environment.start();
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { environment, transport, ...(node === undefined ? {} : { node }), close };
+}
