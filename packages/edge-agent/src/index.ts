@@ -49,3 +49,18 @@ export { OnnxModel, type OnnxModelOptions, type ModelLoadReport, zeroInputs } fr
 export { readGolden, maxAbsDiff, type Golden } from './model/golden.js';
 export { OnnxPolicy, type OnnxPolicyOptions, type InferOptions } from './policy/onnx-policy.js';
 export { serveBundle, type ServeBundleOptions, type ServingBundle } from './server/serve-bundle.js';
+export { type Ros2Context, type Ros2Node, type Ros2Publisher, type Ros2Subscription, type Ros2SubscriptionOptions, type Ros2QosPreset, type Ros2ServiceClient, type Ros2Service, type Ros2ServiceHandler, resolveRosName } from './robots/ros2/surface.js';
+export { loadRclnodejs, initRclnodejs, rosEnvironmentProblem, type RclnodejsModule, type RclnodejsNode } from './robots/ros2/rclnodejs-binding.js';
+export { createRclnodejsContext, type RclnodejsContextOptions } from './robots/ros2/rclnodejs-adapter.js';
+export { ROS2_TYPES, parseJointState, parseImage as parseRosImage, parseCompressedImage, type JointStateMessage, type ImageMessage, type CompressedImageMessage, type StampedMessage } from './robots/ros2/messages.js';
+export { checkCamera, freshFrame, FrameSlot, type CameraSource, type CameraFrame, type FrameEncoding, type LatestFrame, type CameraHealth } from './io/cameras/camera-source.js';
+export { frameToRgb } from './io/cameras/frame-convert.js';
+export { GeneratedCamera, generatedPattern, type GeneratedCameraOptions } from './io/cameras/generated-camera.js';
+export { FfmpegCamera, ffmpegArgs, type FfmpegCameraOptions, type FfmpegInput } from './io/cameras/ffmpeg-camera.js';
+export { RosImageCamera, type RosImageCameraOptions } from './io/cameras/ros-image-camera.js';
+export { ALOHA_GRIPPER_PROFILES, ALOHA_NAMESPACES, ALOHA_CAMERA_NAMES, ALOHA_DEFAULT_RESET_POSE, ALOHA_CONTROL_HZ, ALOHA_SIDES, ALOHA_RESET_TIMING, VX300S_GRIPPER, alohaImageTopic, resetPoseFromMetadata, type AlohaGripperProfile, type AlohaGeneration, type AlohaCameraName, type AlohaSide } from './robots/aloha/constants.js';
+export { type AlohaArmsTransport, type AlohaArmState, type AlohaArmsState, type AlohaTransportCapabilities } from './robots/aloha/transport.js';
+export { createEmulatedAlohaArms, openSerialAlohaArms, type DynamixelArmsOptions, type SerialArmsOptions, type EmulatedArmsOptions, type EmulatedAlohaArms } from './robots/aloha/dynamixel-transport.js';
+export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
+export { AlohaEnvironment, type AlohaEnvironmentOptions, type AlohaResetTiming, type AlohaMeasuredJoints } from './robots/aloha/environment.js';
+export { createAlohaEnvironment, type CreateAlohaEnvironmentOptions, type AlohaCameraSpec, type CreatedAloha } from './robots/aloha/create.js';
