@@ -1,10 +1,11 @@
 /**
  * `edge-agent emulate aloha [--dir <folder>]`: two emulated ViperX 300 follower arms on virtual serial ports (socat
  * pty pairs). Prints one line per arm, `left /dev/...` / `right /dev/...`, then `ready` (scripts and tests wait for
- * it), and serves until SIGINT / SIGTERM. Point `start --transport serial --port-left ... --port-right ...` at them.
+ * it), and serves until SIGINT / SIGTERM. The arms start at ALOHA's home pose. Point `start --transport serial --port-left ... --port-right ...` at them.
  */
 import { parseArgs } from 'node:util';
 import { OpenpiEdgeError } from '@openpi-edge/client';
+import { ALOHA_DEFAULT_RESET_POSE } from '../robots/aloha/constants.js';
 import { emulateAloha } from '../sim/emulate-aloha.js';
 import type { CliCommand } from './main.js';
 
@@ -43,7 +44,12 @@ export const emulateCommand: CliCommand = {
         { option: 'robot', value: positionals.join(' '), known: ['aloha'] },
       );
     }
-    const aloha = await emulateAloha(values.dir === undefined ? {} : { dir: values.dir });
+    // The arms start at ALOHA's home pose: the ViperX sleep pose (shoulder -2.05 rad) lies outside the servos'
+    // Min/Max Position_Limit (shoulder 841 counts = -1.85 rad), and the driver refuses goals out there.
+    const aloha = await emulateAloha({
+      ...(values.dir === undefined ? {} : { dir: values.dir }),
+      arm: { initialArm: ALOHA_DEFAULT_RESET_POSE },
+    });
     console.log(`left ${aloha.left.devicePath}`);
     console.log(`right ${aloha.right.devicePath}`);
     console.log('ready (Ctrl-C to stop)');
