@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole suite: lint, type-check, TypeScript tests (which drive the Python peers), Python tests.
+# The whole suite: lint, type-check, TypeScript tests (which drive the Python peers: openpi-client, dynamixel-sdk,
+# and trainer/ for bundle regeneration), then trainer/'s pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/python-env.sh
+bash scripts/trainer-env.sh
 pnpm run lint
 pnpm run typecheck
 pnpm run test:ts
