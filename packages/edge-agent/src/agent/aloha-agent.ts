@@ -40,6 +40,7 @@ import { GuardedAgent } from './guarded-agent.js';
 import { ImagesOnDemandPolicy } from './images-on-demand.js';
 import { LoopStats, type Percentiles, percentiles } from './loop-stats.js';
 import { PolicyMonitor } from './policy-monitor.js';
+import { withServoLimits } from './servo-limits.js';
 import { describeControl, describeLimits, type StartupReport } from './startup-report.js';
 import type { StatusSnapshot } from './status-line.js';
 
@@ -262,7 +263,9 @@ export class AlohaAgent {
     }
     try {
       const env = created.environment;
-      const safety = safetyConfigFor('aloha', { ...config.safety, controlRateHz: config.controlHz });
+      const safety = withServoLimits(
+        safetyConfigFor('aloha', { ...config.safety, controlRateHz: config.controlHz }),
+      );
       const gate = new SafetyGate(safety, { clock });
       const policy = new ImagesOnDemandPolicy(
         loaded.policy,

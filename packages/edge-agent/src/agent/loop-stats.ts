@@ -11,19 +11,23 @@ function quantile(values: readonly number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
 }
 
-/** p50 / p99 / max of a sample set (ms); NaN when empty. */
+/** Percentiles, max and mean of a sample set (ms); NaN when empty. */
 export interface Percentiles {
   p50: number;
+  p90: number;
   p99: number;
   max: number;
+  mean: number;
   n: number;
 }
 
 export function percentiles(values: readonly number[]): Percentiles {
   return {
     p50: quantile(values, 0.5),
+    p90: quantile(values, 0.9),
     p99: quantile(values, 0.99),
-    max: values.length === 0 ? Number.NaN : Math.max(...values),
+    max: values.length === 0 ? Number.NaN : values.reduce((a, b) => Math.max(a, b), -Infinity),
+    mean: values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length,
     n: values.length,
   };
 }

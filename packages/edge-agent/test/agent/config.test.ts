@@ -195,3 +195,30 @@ describe('CLI flags', () => {
     expect(badArgument(() => flags({ broker: 'eager' })).context.key).toBe('broker');
   });
 });
+
+describe('servo limits', () => {
+  it('tightens the URDF ranges to one count inside the ViperX position limits, so clamped goals are accepted', async () => {
+    const { withServoLimits } = await import('../../src/agent/servo-limits.js');
+    const { safetyConfigFor } = await import('../../src/safety/config.js');
+    const { radiansToCounts, VIPERX_SERVOS } = await import('../../src/robots/dynamixel/viperx.js');
+    const base = safetyConfigFor('aloha');
+    const tight = withServoLimits(base);
+    expect(tight.joints.map((j) => j.name)).toEqual(base.joints.map((j) => j.name));
+    for (const j of tight.joints) {
+      const b = base.joints.find((x) => x.name === j.name);
+      expect(j.min).toBeGreaterThanOrEqual(b?.min as number);
+      expect(j.max).toBeLessThanOrEqual(b?.max as number);
+      if (j.kind === 'gripper') {
+        expect([j.min, j.max]).toEqual([0, 1]);
+        continue;
+      }
+      const servo = VIPERX_SERVOS.find((s) => s.name === j.name.replace(/^(left|right)_/, ''));
+      expect(radiansToCounts(j.min)).toBeGreaterThanOrEqual(servo?.minPosition as number);
+      expect(radiansToCounts(j.max)).toBeLessThanOrEqual(servo?.maxPosition as number);
+    }
+    // The defaults themselves do not fit (the reason for this function): +π is 4096 counts.
+    expect(radiansToCounts(base.joints.find((j) => j.name === 'left_forearm_roll')?.max as number)).toBe(
+      4096,
+    );
+  });
+});
