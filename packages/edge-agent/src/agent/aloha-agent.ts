@@ -63,7 +63,7 @@ export interface AgentRunSummary {
   jitter: Percentiles;
   /** `getAction` time per step (the broker; includes the blocking inference of the sync broker). */
   act: Percentiles;
-  /** Inferences asked for (= image captures) and their latency (capture + inference). */
+  /** Inferences asked for and their latency (image capture + inference). */
   inferences: number;
   inferenceLatency: Percentiles;
   /** Image capture time per inference. */
@@ -380,7 +380,7 @@ export class AlohaAgent {
       maxSteps: this.config.maxSteps,
       period: s.recent(s.periods, window),
       jitter: s.recent(s.jitters, window),
-      chunks: this.policy.captures,
+      chunks: this.policy.inferences,
       latencyMs: this.policy.latencies.at(-1) ?? Number.NaN,
       connection: this.monitor.connection,
       stalls:
@@ -399,7 +399,7 @@ export class AlohaAgent {
       period: percentiles(s.periods),
       jitter: percentiles(s.jitters),
       act: percentiles(s.actMs),
-      inferences: this.policy.captures,
+      inferences: this.policy.inferences,
       inferenceLatency: percentiles(this.policy.latencies),
       imageCaptureMs: this.policy.captures === 0 ? Number.NaN : this.policy.captureMs / this.policy.captures,
       stalls: percentiles(s.stalls),

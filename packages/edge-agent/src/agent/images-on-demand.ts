@@ -13,7 +13,9 @@ export type ImageCapture = () => Promise<Value>;
 export class ImagesOnDemandPolicy implements ClosablePolicy {
   readonly #inner: BasePolicy & Partial<Pick<ClosablePolicy, 'close'>>;
   readonly #capture: ImageCapture;
-  /** Observations completed with images (= inferences asked for). */
+  /** Inferences asked for (each one calls the inner policy once). */
+  inferences = 0;
+  /** Observations completed with images here (those that came without). */
   captures = 0;
   /** Time spent capturing images (ms, total). */
   captureMs = 0;
@@ -33,12 +35,15 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
 
   /** Adds `images` (unless the observation already has them) and forwards to the inner policy. */
   async infer(obs: Obs): Promise<Obs> {
-    if (obs.images !== undefined) return this.#inner.infer(obs);
+    this.inferences += 1;
     const t0 = this.#now();
-    const images = await this.#capture();
-    this.captureMs += this.#now() - t0;
-    this.captures += 1;
-    const out = await this.#inner.infer({ ...obs, images });
+    let full = obs;
+    if (obs.images === undefined) {
+      full = { ...obs, images: await this.#capture() };
+      this.captureMs += this.#now() - t0;
+      this.captures += 1;
+    }
+    const out = await this.#inner.infer(full);
     this.latencies.push(this.#now() - t0);
     return out;
   }

@@ -80,7 +80,7 @@ describe('GatedEnvironment', () => {
     await env.getObservation();
     await env.applyAction(act(target.map((x, i) => (i === 3 ? Number.NaN : x))));
     expect(decisions[2]).toMatchObject({ kind: 'hold' });
-    expect((decisions[2] as { faults: { code: string }[] }).faults.map((f) => f.code)).toContain(
+    expect((decisions[2] as { faults: readonly { code: string }[] }).faults.map((f) => f.code)).toContain(
       'ACTION_NON_FINITE',
     );
     expect(Array.from(env.lastSent ?? [])).toEqual(sent);
@@ -122,7 +122,7 @@ describe('GatedEnvironment', () => {
     await env.getObservation();
     await env.applyAction(act(start.map((x, i) => (i === 1 ? x + 0.1 : x))));
     expect(decisions.at(-1)).toMatchObject({ kind: 'hold' });
-    expect((decisions.at(-1) as { faults: { code: string }[] }).faults[0]?.code).toBe('E_STOP');
+    expect((decisions.at(-1) as { faults: readonly { code: string }[] }).faults[0]?.code).toBe('E_STOP');
     const before = Array.from((await created?.environment.measure())?.positions ?? []);
     await env.reset();
     await new Promise((r) => setTimeout(r, 200));

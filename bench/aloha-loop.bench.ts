@@ -1,0 +1,187 @@
+/**
+ * The ALOHA agent loop on the emulated robot at 50 Hz (real clock), whole stack: Runtime, guarded agent, broker,
+ * SafetyGate, AlohaEnvironment over the Dynamixel driver and the bus emulator, generated 640x480 cameras.
+ *
+ * 1. Loop period and wake-up jitter (ms, p50/p99) per configuration: an instant constant policy (the loop's own
+ *    cost), the demo π0 bundle with the async and the sync broker, the async broker with images built every tick
+ *    (what "images on demand" avoids), and the real serial path (socat ptys).
+ * 2. Control-loop stall per chunk against a policy of ~100 ms latency (setTimeout, off the loop's thread): sync
+ *    broker = how long the inferring tick blocks; async broker = how long the last action was held per chunk.
+ * 3. Observation cost per call: state only (what each tick reads) vs the four camera images (on demand: once per
+ *    chunk) vs AlohaEnvironment.getObservation (state + images, i.e. every tick if images were eager).
+ * Steps per run: OPENPI_EDGE_ALOHA_BENCH_STEPS (default 500 = 10 s).
+ */
+import { ndarray } from '../packages/client/src/ndarray.js';
+import type { ClosablePolicy, Obs } from '../packages/client/src/policy.js';
+import { type AgentRunSummary, AlohaAgent } from '../packages/edge-agent/src/agent/aloha-agent.js';
+import { captureImages } from '../packages/edge-agent/src/agent/capture-images.js';
+import { resolveConfig } from '../packages/edge-agent/src/config/load.js';
+import type { AgentConfigFile } from '../packages/edge-agent/src/config/schema.js';
+import { ALOHA_DEFAULT_RESET_POSE } from '../packages/edge-agent/src/robots/aloha/constants.js';
+import { emulateAloha } from '../packages/edge-agent/src/sim/emulate-aloha.js';
+import { measure, printTable, type Stats, summarize } from './lib.js';
+
+const STEPS = Number(process.env.OPENPI_EDGE_ALOHA_BENCH_STEPS ?? 500);
+const HZ = 50;
+
+/** A constant chunk at the home pose (grippers half open), after `latencyMs` (0 = at once). */
+function constantPolicy(latencyMs: number): ClosablePolicy {
+  const row = [...ALOHA_DEFAULT_RESET_POSE, 0.5, ...ALOHA_DEFAULT_RESET_POSE, 0.5];
+  const data = new Float64Array(50 * 14);
+  for (let r = 0; r < 50; r++) data.set(row, r * 14);
+  return {
+    infer: async (): Promise<Obs> => {
+      if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+      return { actions: ndarray('float64', [50, 14], data) };
+    },
+    reset: () => {},
+    close: async () => {},
+  };
+}
+
+interface Run {
+  summary: AgentRunSummary;
+  /** Per chunk: sync = getAction time of the inferring tick; async = held time (0 when in time). */
+  stallPerChunk: number[];
+}
+
+async function runAgent(
+  flags: AgentConfigFile,
+  extra: { policy?: ClosablePolicy; eagerImages?: boolean } = {},
+): Promise<Run> {
+  const config = resolveConfig({}, { maxSteps: STEPS, reset: false, statusIntervalMs: 0, ...flags });
+  const agent = await AlohaAgent.create(config, {
+    ...(extra.policy === undefined ? {} : { policy: extra.policy }),
+    warn: () => {},
+  });
+  try {
+    if (extra.eagerImages === true) {
+      const gated = agent.gated;
+      const stateOnly = gated.getObservation.bind(gated);
+      gated.getObservation = async () => ({
+        ...(await stateOnly()),
+        images: await captureImages(agent.environment.cameras),
+      });
+    }
+    const stalls: number[] = [];
+    if (config.broker === 'sync') {
+      // The tick on which the inner policy was asked blocks for the whole inference; the first chunk of the
+      // episode blocks with either broker and is left out.
+      let seen = 0;
+      agent.runtime.telemetry.steps$.subscribe((s) => {
+        const asked = agent.policy.inferences;
+        if (asked > seen && seen > 0) stalls.push(s.actMs);
+        seen = asked;
+      });
+    } else {
+      agent.runtime.telemetry.policy$.subscribe((e) => {
+        if (e.type === 'chunk' && !e.blocking) stalls.push(0);
+        if (e.type === 'stall-end') stalls[stalls.length - 1] = e.durationMs;
+      });
+    }
+    const summary = await agent.run();
+    return { summary, stallPerChunk: stalls };
+  } finally {
+    await agent.close();
+  }
+}
+
+export async function run(): Promise<string[]> {
+  const tables: string[] = [];
+  const local = { bundle: { providers: ['cpu' as const], seed: 0 } };
+
+  // 1. Loop period and jitter.
+  const rows: Stats[] = [];
+  const add = async (name: string, flags: AgentConfigFile, extra: Parameters<typeof runAgent>[1] = {}) => {
+    const s = (await runAgent(flags, extra)).summary;
+    rows.push({
+      name,
+      p50: s.period.p50,
+      p90: s.period.p90,
+      p99: s.period.p99,
+      mean: s.period.mean,
+      iterations: s.period.n,
+      note:
+        `jitter p50 ${s.jitter.p50.toFixed(2)} / p99 ${s.jitter.p99.toFixed(2)} ms, max period ${s.period.max.toFixed(1)} ms, ` +
+        `overruns ${s.run.overruns}, ${s.inferences} inferences (p50 ${s.inferenceLatency.p50.toFixed(0)} ms), ` +
+        `holds ${s.gate.holds}`,
+    });
+  };
+  await add('instant policy, async, emulator', { broker: 'async' }, { policy: constantPolicy(0) });
+  await add('demo pi0 (CPU), async, emulator', { ...local, broker: 'async' });
+  await add('demo pi0 (CPU), sync, emulator', { ...local, broker: 'sync' });
+  await add('demo pi0 (CPU), async, eager images', { ...local, broker: 'async' }, { eagerImages: true });
+  const aloha = await emulateAloha({ arm: { initialArm: ALOHA_DEFAULT_RESET_POSE } });
+  try {
+    await add('demo pi0 (CPU), async, serial ptys', {
+      ...local,
+      broker: 'async',
+      transport: 'serial',
+      serial: { portLeft: aloha.left.devicePath, portRight: aloha.right.devicePath },
+    });
+  } finally {
+    await aloha.close();
+  }
+  tables.push(
+    printTable(
+      `ALOHA agent loop at ${HZ} Hz, ${STEPS} steps each: period (ms)`,
+      rows,
+      'instant policy, async, emulator',
+    ),
+  );
+
+  // 2. Stall per chunk, ~100 ms policy.
+  const stallRows: Stats[] = [];
+  for (const broker of ['sync', 'async'] as const) {
+    const r = await runAgent({ broker }, { policy: constantPolicy(100) });
+    const s = r.summary;
+    stallRows.push(
+      summarize(
+        `${broker} broker: stall per chunk`,
+        r.stallPerChunk,
+        `${r.stallPerChunk.length} chunks; loop period p50 ${s.period.p50.toFixed(2)} / p99 ${s.period.p99.toFixed(2)} ms, ` +
+          `overruns ${s.run.overruns}; policy latency p50 ${s.inferenceLatency.p50.toFixed(0)} ms`,
+      ),
+    );
+  }
+  tables.push(
+    printTable(
+      `Control-loop stall per chunk, ~100 ms policy, ${HZ} Hz, horizon 25 (ms)`,
+      stallRows,
+      'sync broker: stall per chunk',
+    ),
+  );
+
+  // 3. Observation cost.
+  const agent = await AlohaAgent.create(resolveConfig({}, { reset: false, statusIntervalMs: 0 }), {
+    policy: constantPolicy(0),
+  });
+  try {
+    const env = agent.environment;
+    await new Promise((r) => setTimeout(r, 100));
+    const obsRows = [
+      await measure('state only (GatedEnvironment, every tick)', () => agent.gated.getObservation(), {
+        warmup: 10,
+        iterations: 100,
+      }),
+      await measure('4 camera images on demand (once per chunk)', () => captureImages(env.cameras), {
+        warmup: 5,
+        iterations: 40,
+      }),
+      await measure('AlohaEnvironment.getObservation (state + 4 images)', () => env.getObservation(), {
+        warmup: 5,
+        iterations: 40,
+      }),
+    ];
+    tables.push(
+      printTable(
+        'Observation cost per call, 4 x 640x480 generated cameras -> 224x224 (ms)',
+        obsRows,
+        'state only (GatedEnvironment, every tick)',
+      ),
+    );
+  } finally {
+    await agent.close();
+  }
+  return tables;
+}
