@@ -64,3 +64,15 @@ export { createEmulatedAlohaArms, openSerialAlohaArms, type DynamixelArmsOptions
 export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
 export { AlohaEnvironment, type AlohaEnvironmentOptions, type AlohaResetTiming, type AlohaMeasuredJoints } from './robots/aloha/environment.js';
 export { createAlohaEnvironment, type CreateAlohaEnvironmentOptions, type AlohaCameraSpec, type CreatedAloha } from './robots/aloha/create.js';
+export { AgentConfigFileSchema, SerialConfigSchema, BundleConfigSchema, RemoteConfigSchema, CamerasConfigSchema, type AgentConfig, type AgentConfigFile, type ModelConfig } from './config/schema.js';
+export { AGENT_DEFAULTS, DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from './config/load.js';
+export { AlohaAgent, formatSummary, cpuThreads, type AlohaAgentOptions, type AgentRunSummary } from './agent/aloha-agent.js';
+export { GatedEnvironment, type GatedEnvironmentOptions, type GateTally } from './agent/gated-environment.js';
+export { GuardedAgent, NO_ACTION, type GuardedAgentOptions } from './agent/guarded-agent.js';
+export { PolicyMonitor } from './agent/policy-monitor.js';
+export { ImagesOnDemandPolicy, type ImageCapture } from './agent/images-on-demand.js';
+export { captureImages, type CaptureImagesOptions } from './agent/capture-images.js';
+export { LoopStats, percentiles, type Percentiles } from './agent/loop-stats.js';
+export { StatusLine, formatStatus, type StatusSink, type StatusSnapshot } from './agent/status-line.js';
+export { formatStartupReport, describeLimits, describeControl, type StartupReport } from './agent/startup-report.js';
+export { withServoLimits, viperxJointRanges } from './agent/servo-limits.js';
