@@ -15,6 +15,8 @@ export interface CliCommand {
 /** Command name -> lazy module (so `serve` never loads hardware drivers and vice versa). */
 export const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
+  start: async () => (await import('./start.js')).startCommand,
+  emulate: async () => (await import('./emulate.js')).emulateCommand,
 };
 
 export function usage(): string {
