@@ -159,7 +159,7 @@ describe('ALOHA agent end to end (serial emulator, demo bundle)', () => {
     expect(code, `${out}\n${start.stderr.join('\n')}`).toBe(0);
     expect(out).toMatch(/transport +serial: serial .*follower_left.*follower_right/);
     expect(out).toMatch(/model +pi0 bundle .*demo-bundle-pi0/);
-    expect(out).toMatch(/^summary: 100 steps/m);
+    expect(out).toMatch(/^summary: 100 steps, episodes [\d.]+ s/m);
     const moves = Number(out.match(/safety +(\d+) moves/)?.[1]);
     expect(moves).toBeGreaterThan(0);
     emu.child.kill('SIGINT');
@@ -189,7 +189,7 @@ describe('ALOHA agent end to end (serial emulator, demo bundle)', () => {
     const out = start.stdout.join('\n');
     expect(code, `${out}\n${start.stderr.join('\n')}`).toBe(0);
     expect(start.stderr.join('\n')).toMatch(/SIGINT: e-stop, holding the arms, stopping/);
-    expect(out).toMatch(/^summary: \d+ steps in .* \(stopped early\); episodes: #1 \d+ steps stopped/m);
+    expect(out).toMatch(/^summary: \d+ steps, .* \(stopped early\); episodes: #1 \d+ steps stopped/m);
     expect(out).toMatch(/e-stop by signal \(SIGINT\)/);
   }, 120_000);
 });

@@ -433,7 +433,8 @@ export function formatSummary(s: AgentRunSummary, config: AgentConfig): string {
     .join(', ');
   const eps = s.run.episodes.map((e) => `#${e.index + 1} ${e.steps} steps ${e.endReason}`).join('; ');
   return [
-    `summary: ${s.run.totalSteps} steps in ${(s.run.durationMs / 1000).toFixed(1)} s` +
+    `summary: ${s.run.totalSteps} steps, episodes ${(s.run.episodes.reduce((a, e) => a + e.durationMs, 0) / 1000).toFixed(1)} s ` +
+      `(run ${(s.run.durationMs / 1000).toFixed(1)} s incl. resets)` +
       `${s.run.stopped ? ' (stopped early)' : ''}; episodes: ${eps || 'none'}`,
     `  loop     period p50 ${f(s.period.p50)} ms, p99 ${f(s.period.p99)} ms (target ${f(1000 / config.controlHz)}); ` +
       `jitter p50 ${f(s.jitter.p50)} ms, p99 ${f(s.jitter.p99)} ms; overruns ${s.run.overruns}`,
