@@ -126,7 +126,9 @@ async function loadPolicy(
       defaultPrompt: 'the policy default',
     };
   }
+  const warn = options.warn ?? ((s: string) => console.warn(s));
   if (m.kind === 'remote') {
+    let connected = false;
     const client = new WebsocketClientPolicy({
       host: m.url,
       ...(m.apiKey === undefined ? {} : { apiKey: m.apiKey }),
@@ -134,11 +136,20 @@ async function loadPolicy(
       requestTimeoutMs: m.requestTimeoutMs,
       // Come back quickly after a server restart: the arms hold meanwhile.
       reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
-      onStateChange: (e) => monitor.connectionEvent(e),
+      onStateChange: (e) => {
+        monitor.connectionEvent(e);
+        // Before the first connection, say why start-up waits (openpi's client waits for its server forever).
+        if (e.state === 'reconnecting' && !connected && ((e.attempt ?? 1) - 1) % 10 === 0) {
+          warn(
+            `waiting for the policy server ${e.uri} (attempt ${e.attempt}: ${e.error?.message ?? 'no answer'})`,
+          );
+        }
+      },
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     try {
       await client.connect();
+      connected = true;
     } catch (e) {
       await client.close();
       throw e;
@@ -152,7 +163,6 @@ async function loadPolicy(
       defaultPrompt: "the server's default",
     };
   }
-  const warn = options.warn ?? ((s: string) => console.warn(s));
   const policy = await OnnxPolicy.load(m.dir, {
     executionProviders: m.providers.map((name) =>
       name === 'cpu' ? { name, threads: cpuThreads(m.threads) } : name,

@@ -53,19 +53,15 @@ loop
 function num(
   flag: string,
   text: string | undefined,
-  opts: { min: number; integer?: boolean },
+  opts: { min: number; integer?: boolean; exclusive?: boolean },
 ): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (
-    text.trim() === '' ||
-    !Number.isFinite(n) ||
-    n < opts.min ||
-    (opts.integer === true && !Number.isInteger(n))
-  ) {
+  const low = opts.exclusive === true ? n <= opts.min : n < opts.min;
+  if (text.trim() === '' || !Number.isFinite(n) || low || (opts.integer === true && !Number.isInteger(n))) {
     throw new OpenpiEdgeError(
       'BAD_ARGUMENT',
-      `--${flag} must be ${opts.integer === true ? 'an integer' : 'a number'} >= ${opts.min}, got '${text}'`,
+      `--${flag} must be ${opts.integer === true ? 'an integer' : 'a number'} ${opts.exclusive === true ? '>' : '>='} ${opts.min}, got '${text}'`,
       { option: flag, value: text },
     );
   }
@@ -139,7 +135,7 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
     }),
     remote: v.policy === undefined ? undefined : { url: v.policy, ...drop({ apiKey: v['api-key'] }) },
     prompt: v.prompt,
-    controlHz: num('hz', v.hz, { min: Number.MIN_VALUE }),
+    controlHz: num('hz', v.hz, { min: 0, exclusive: true }),
     actionHorizon: num('horizon', v.horizon, { min: 1, integer: true }),
     broker: v.broker,
     episodes: num('episodes', v.episodes, { min: 1, integer: true }),
