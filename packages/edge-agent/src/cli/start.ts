@@ -186,13 +186,15 @@ export const startCommand: CliCommand = {
       signals += 1;
       if (signals > 1) {
         process.stderr.write(`\n${what} again: exiting now\n`);
+        detachKeyboard(); // restores the terminal from raw mode
         process.exit(130);
       }
       process.stderr.write(`\n${what}: e-stop, holding the arms, stopping...\n`);
       agent.stop();
     };
+    let detachKeyboard = (): void => {};
     const detachSignals = attachSignals(agent.gate.estop, process, { onSignal: onStop });
-    const detachKeyboard =
+    detachKeyboard =
       process.stdin.isTTY === true
         ? attachKeyboard(agent.gate.estop, process.stdin, {
             onInterrupt: () => onStop('Ctrl-C'),
