@@ -265,22 +265,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_full_size(args: argparse.Namespace) -> int:
-    """Random-weight full-size π0/π0.5 (openpi sizes) exported to args.out: graphs only (no tokenizer needed)."""
+    """Random-weight full-size π0/π0.5 (openpi sizes) exported to args.out: graphs only (no tokenizer needed).
+    Memory-lean (lean_export.py): each graph is built with only its own weights and exported without extra copies,
+    so peak memory is about the prefix graph's weights (11.7 GB for π0) plus its largest tensor and activations."""
     import torch
 
-    from .export_onnx import export_model
-    from .model import Pi0Model, init_random
+    from .lean_export import export_random_lean
 
     log = _Progress()
     torch.set_grad_enabled(False)
+    if "BLAS_INFO=generic" in torch.__config__.show() and not os.environ.get("LD_LIBRARY_PATH"):
+        log("note: torch uses the generic BLAS (Debian default): tracing runs the model once, which takes ~40 min at "
+            "~3 GFLOP/s; see docs/full-size-export.md for running it over OpenBLAS")
     cfg = full_config(pi05=args.model_type == "pi05")
-    log(f"building full-size {cfg.model_type} (random weights) ...")
-    model = Pi0Model(cfg).eval()
-    n = sum(p.numel() for p in model.parameters())
-    log(f"{n / 1e9:.3f} B parameters; initialising ...")
-    init_random(model, args.seed)
+    log(f"full-size {cfg.model_type}, random weights (seed {args.seed}), one graph at a time ...")
     os.makedirs(args.out, exist_ok=True)
-    graphs = export_model(model, args.out, log=log)
+    graphs = export_random_lean(cfg, args.out, args.seed, log=log)
     if args.fp16:
         from .fp16 import convert_file_to_fp16
 

@@ -6,7 +6,7 @@ import inspect
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -107,9 +107,17 @@ def _export_kwargs() -> Dict[str, Any]:
 
 
 def export_graph(
-    module: nn.Module, cfg: ModelConfig, spec: Dict[str, List[Dict[str, Any]]], out_path: str, *, verbose: bool = False
+    module: nn.Module,
+    cfg: ModelConfig,
+    spec: Dict[str, List[Dict[str, Any]]],
+    out_path: str,
+    *,
+    verbose: bool = False,
+    after_trace: Optional[Callable[[], None]] = None,
 ) -> Optional[str]:
-    """Exports one graph to out_path. Returns the external data file name (relative) or None."""
+    """Exports one graph to out_path. Returns the external data file name (relative) or None.
+    after_trace (default None) runs once torch has written the graph, before its data is rewritten into one file
+    (the lean exporter frees the weights there)."""
     inputs = example_inputs(cfg, spec["inputs"])
     in_names = [io["name"] for io in spec["inputs"]]
     out_names = [io["name"] for io in spec["outputs"]]
@@ -134,34 +142,46 @@ def export_graph(
                 verbose=verbose,
                 **_export_kwargs(),
             )
+        if after_trace is not None:
+            after_trace()
         others = [f for f in os.listdir(tmpdir) if f != "graph.onnx"]
         if not others and os.path.getsize(tmp) < EXTERNAL_DATA_THRESHOLD:
             shutil.move(tmp, out_path)
             return None
         data_name = os.path.basename(out_path) + ".data"
-        consolidate_external_data(tmp, tmpdir, out_path, data_name)
+        consolidate_external_data(tmp, tmpdir, out_path, data_name, remove_sources=True)
         return data_name
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def consolidate_external_data(src: str, src_dir: str, out_path: str, data_name: str) -> None:
+def consolidate_external_data(src: str, src_dir: str, out_path: str, data_name: str, *, remove_sources: bool = False) -> None:
     """Rewrites a graph so that every initializer lives in one external data file next to out_path.
-    Streams tensor by tensor, so peak memory stays near the largest single tensor."""
+    Streams tensor by tensor, so peak memory stays near the largest single tensor. remove_sources (default False)
+    deletes each source data file once copied, so a 12 GB graph needs about 12 GB of disk, not 24."""
     import onnx
     from onnx import TensorProto
 
     m = onnx.load(src, load_external_data=False)
     data_path = os.path.join(os.path.dirname(os.path.abspath(out_path)), data_name)
     offset = 0
+    refs: Dict[str, int] = {}  # source file -> initializers still to copy from it
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                refs[e.value] = refs.get(e.value, 0) + 1
     with open(data_path, "wb") as f:
         for t in m.graph.initializer:
             if t.data_location == TensorProto.EXTERNAL:
                 info = {e.key: e.value for e in t.external_data}
-                with open(os.path.join(src_dir, info["location"]), "rb") as g:
+                src_file = os.path.join(src_dir, info["location"])
+                with open(src_file, "rb") as g:
                     g.seek(int(info.get("offset", "0")))
                     n = int(info["length"]) if "length" in info else -1
                     blob = g.read(n)
+                refs[info["location"]] -= 1
+                if remove_sources and not refs[info["location"]]:
+                    os.remove(src_file)
             elif t.raw_data:
                 blob = t.raw_data
                 t.ClearField("raw_data")
