@@ -86,5 +86,15 @@ async function load(source: string, custom: boolean): Promise<LoadedOrt> {
       { source, env: ORT_PATH_ENV },
     );
   }
+  // onnxruntime's native logger prints a red error line per execution provider that fails to load, before the
+  // exception we turn into a fallback warning naming the same reason. Its default level is 'warning'; we default
+  // to 'fatal' (errors still surface as exceptions). Set OPENPI_EDGE_ORT_LOG_LEVEL (verbose|info|warning|error|
+  // fatal) to see them. Takes effect only before the first session is created (onnxruntime's env is global).
+  const level = process.env[ORT_LOG_LEVEL_ENV] ?? 'fatal';
+  const ortEnv = (ort as { env?: { logLevel?: string } }).env;
+  if (ortEnv !== undefined) ortEnv.logLevel = level;
   return { ort, source, version: versionOf(ort) };
 }
+
+/** Environment variable selecting onnxruntime's native log level (default `fatal`). */
+export const ORT_LOG_LEVEL_ENV = 'OPENPI_EDGE_ORT_LOG_LEVEL';
