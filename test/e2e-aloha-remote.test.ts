@@ -11,7 +11,7 @@ import { AlohaAgent } from '../packages/edge-agent/src/agent/aloha-agent.js';
 import { DEMO_BUNDLE_DIR, resolveConfig } from '../packages/edge-agent/src/config/load.js';
 import type { GateDecision } from '../packages/edge-agent/src/safety/gate.js';
 import { type ServingBundle, serveBundle } from '../packages/edge-agent/src/server/serve-bundle.js';
-import { type CliProcess, runCli, waitUntil } from '../packages/edge-agent/test/agent/helpers.js';
+import { type CliProcess, runCli, stopChild, waitUntil } from '../packages/edge-agent/test/agent/helpers.js';
 
 let agent: AlohaAgent | undefined;
 let serving: ServingBundle | undefined;
@@ -23,8 +23,7 @@ afterEach(async () => {
   await serving?.close();
   serving = undefined;
   for (const c of children.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    await c.exited;
+    await stopChild(c);
   }
 });
 

@@ -14,7 +14,7 @@ import { countsToRadians, VIPERX_ARM_IDS } from '../packages/edge-agent/src/robo
 import { ALOHA_SAFETY_DEFAULTS } from '../packages/edge-agent/src/safety/config.js';
 import type { GateDecision } from '../packages/edge-agent/src/safety/gate.js';
 import { type EmulatedAloha, emulateAloha } from '../packages/edge-agent/src/sim/emulate-aloha.js';
-import { type CliProcess, runCli } from '../packages/edge-agent/test/agent/helpers.js';
+import { type CliProcess, runCli, stopChild } from '../packages/edge-agent/test/agent/helpers.js';
 
 const limits = ALOHA_SAFETY_DEFAULTS.joints;
 const children: CliProcess[] = [];
@@ -27,8 +27,7 @@ afterEach(async () => {
   await emulated?.close();
   emulated = undefined;
   for (const c of children.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    await c.exited;
+    await stopChild(c);
   }
 });
 

@@ -88,3 +88,15 @@ export function waitUntil(predicate: () => boolean, what: string, timeoutMs = 60
     }, 20);
   });
 }
+
+/**
+ * Ends a child still running: SIGTERM first (the CLI's commands close what they opened, e.g. `emulate`'s socat
+ * processes), SIGKILL after 5 s.
+ */
+export async function stopChild(c: CliProcess): Promise<void> {
+  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
+  c.child.kill('SIGTERM');
+  const timer = setTimeout(() => c.child.kill('SIGKILL'), 5000);
+  await c.exited;
+  clearTimeout(timer);
+}
