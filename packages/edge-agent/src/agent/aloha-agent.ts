@@ -244,6 +244,11 @@ export class AlohaAgent {
     this.runtime.telemetry.overruns$.subscribe(() => {
       this.stats.overruns += 1;
     });
+    // Any e-stop (signal, keyboard, ROS 2 topic, API) also cuts a home move short: the reset holds where it is.
+    this.gate.estop.events$.subscribe((e) => {
+      if (e.type === 'triggered')
+        this.environment.abortReset(`e-stop (${e.cause.source}: ${e.cause.reason})`);
+    });
   }
 
   /**
@@ -279,7 +284,7 @@ export class AlohaAgent {
       const gate = new SafetyGate(safety, { clock });
       const policy = new ImagesOnDemandPolicy(
         loaded.policy,
-        () => captureImages(env.cameras),
+        () => captureImages(env),
         () => clock.now(),
       );
       const broker =

@@ -74,6 +74,11 @@ class DynamixelArmsTransport implements AlohaArmsTransport {
     return this.arms[side].arm.writeGripper(angle);
   }
 
+  /** One Sync Write per arm (6 joints + gripper): see ViperXArm.writePositions. */
+  writeJoints(side: AlohaSide, positions: ArrayLike<number>, gripperAngle: number): Promise<void> {
+    return this.arms[side].arm.writePositions(positions, gripperAngle);
+  }
+
   async rebootGrippers(): Promise<void> {
     for (const a of Object.values(this.arms)) {
       await a.bus.reboot(9);

@@ -14,15 +14,15 @@ import {
   realClock,
   type Value,
 } from '@openpi-edge/client';
-import { convertToUint8, hwcToChw, resizeWithPad } from '@openpi-edge/client/node';
 import type { Environment } from '@openpi-edge/runtime';
-import { type CameraSource, freshFrame } from '../../io/cameras/camera-source.js';
-import { frameToRgb } from '../../io/cameras/frame-convert.js';
+import type { CameraSource } from '../../io/cameras/camera-source.js';
 import {
   normalizeGripperJoint,
   normalizeGripperPosition,
   unnormalizeGripperJoint,
+  viperxArmLimits,
 } from '../dynamixel/viperx.js';
+import { captureCameraImages } from './camera-images.js';
 import {
   ALOHA_CAMERA_NAMES,
   ALOHA_CONTROL_HZ,
@@ -75,7 +75,23 @@ export interface AlohaEnvironmentOptions {
   imageWidth?: number;
   /** Added to every observation as `prompt` when set. Default none. */
   prompt?: string;
+  /**
+   * Position limits (rad) of each arm's six joints, the range the servos accept goals in. Default the ViperX servo
+   * limits ({@link viperxArmLimits}). `reset` starts its interpolation from the measured pose clamped into them.
+   */
+  armLimits?: ReadonlyArray<{ readonly min: number; readonly max: number }>;
 }
+
+export interface AlohaResetOptions {
+  /**
+   * Aborting it stops the home move between two interpolation steps (or during the wait between them): no further
+   * goal is written and the arms hold where they are ({@link AlohaEnvironment.hold}). Default none.
+   */
+  signal?: AbortSignal;
+}
+
+/** How a `reset` ended: `done` at the reset pose, grippers open; `aborted` holding where the arms were. */
+export type AlohaResetOutcome = 'done' | 'aborted';
 
 /** Measured joints in action order for the SafetyGate: rad for arms, grippers normalised like the action. */
 export interface AlohaMeasuredJoints {
@@ -176,6 +192,10 @@ function actionVector(action: Obs): Float64Array {
 }
 
 const lerp = (a: number, b: number, t: number): number => a + (b - a) * t;
+const clamp = (x: number, r: { min: number; max: number }): number => Math.min(r.max, Math.max(r.min, x));
+
+/** Thrown inside `reset` to unwind an aborted interpolation; never escapes it. */
+class ResetAborted extends Error {}
 
 export class AlohaEnvironment implements Environment {
   readonly transport: AlohaArmsTransport;
@@ -190,7 +210,10 @@ export class AlohaEnvironment implements Environment {
   readonly #h: number;
   readonly #w: number;
   readonly #prompt: string | undefined;
+  readonly #limits: ReadonlyArray<{ readonly min: number; readonly max: number }>;
   #resetPose: number[];
+  #resetAbort: AbortController | null = null;
+  #lastReset: AlohaResetOutcome | null = null;
   #lastCommand: Float64Array | null = null;
   #missing: AlohaCameraName[] = [];
 
@@ -229,6 +252,13 @@ export class AlohaEnvironment implements Environment {
     this.#h = options.imageHeight ?? 224;
     this.#w = options.imageWidth ?? 224;
     this.#prompt = options.prompt;
+    this.#limits = options.armLimits ?? viperxArmLimits();
+    if (this.#limits.length !== 6) {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', `armLimits must have 6 entries, got ${this.#limits.length}`, {
+        key: 'armLimits',
+        shape: [this.#limits.length],
+      });
+    }
     this.#resetPose = checkPose(options.resetPose ?? ALOHA_DEFAULT_RESET_POSE, 'resetPose');
   }
 
@@ -299,41 +329,37 @@ export class AlohaEnvironment implements Environment {
 
   async getObservation(): Promise<Obs> {
     const arms = await this.transport.read();
-    const images: Record<string, NDArray> = {};
-    const missing: AlohaCameraName[] = [];
-    for (const name of ALOHA_CAMERA_NAMES) {
-      const source = this.cameras[name];
-      if (source === undefined) {
-        missing.push(name);
-        continue;
-      }
-      let frame: ReturnType<typeof freshFrame>;
-      try {
-        frame = freshFrame(source, this.#maxAgeMs);
-      } catch (e) {
-        if (this.#optional.has(name)) {
-          missing.push(name);
-          continue;
-        }
-        const ctx = (e as OpenpiEdgeError).context ?? {};
-        throw new OpenpiEdgeError(
-          'BAD_OBSERVATION',
-          `ALOHA observation: camera ${name} unusable: ${e instanceof Error ? e.message : String(e)}`,
-          { ...ctx, key: `images.${name}`, camera: name },
-          { cause: e },
-        );
-      }
-      const rgb = await frameToRgb(frame.frame, name);
-      const resized = resizeWithPad(rgb, this.#h, this.#w);
-      images[name] = hwcToChw(convertToUint8(resized) as NDArray<'uint8'>);
-    }
-    this.#missing = missing;
+    const images = await this.#images(false);
     const obs: Obs = {
       state: { dtype: 'float32', shape: [14], data: this.stateVector(arms) },
       images,
     };
     if (this.#prompt !== undefined) obs.prompt = this.#prompt;
     return obs;
+  }
+
+  /**
+   * The observation's `images` alone (no bus read), the same conversion as {@link getObservation}: each camera's
+   * newest frame (BAD_OBSERVATION naming the camera when missing or older than `maxCameraAgeMs`; optional cameras
+   * are left out instead) -> RGB -> openpi's resize_with_pad -> uint8 CHW. The agent builds images only on the
+   * ticks that ask the policy; the control loop runs on the same thread, so by default this yields to the event
+   * loop (one macrotask) after each frame is fetched and after each resize, and a tick that falls due runs first.
+   */
+  captureImages(options: { yieldBetweenCameras?: boolean } = {}): Promise<Record<string, NDArray<'uint8'>>> {
+    return this.#images(options.yieldBetweenCameras ?? true);
+  }
+
+  async #images(yieldBetweenCameras: boolean): Promise<Record<string, NDArray<'uint8'>>> {
+    const ordered = Object.fromEntries(ALOHA_CAMERA_NAMES.map((name) => [name, this.cameras[name]]));
+    const { images, missing } = await captureCameraImages(ordered, {
+      height: this.#h,
+      width: this.#w,
+      maxAgeMs: this.#maxAgeMs,
+      optional: this.#optional,
+      yieldBetweenCameras,
+    });
+    this.#missing = missing as AlohaCameraName[];
+    return images;
   }
 
   /** Sends one 14-vector action: arms as joint goals, grippers un-normalised to motor angles (JOINT constants). */
@@ -345,62 +371,129 @@ export class AlohaEnvironment implements Environment {
   async #command(a: Float64Array): Promise<void> {
     const c = this.gripper.constants;
     for (const [k, side] of ALOHA_SIDES.entries()) {
-      await this.transport.writeArm(side, a.subarray(7 * k, 7 * k + 6));
-      await this.transport.writeGripper(side, unnormalizeGripperJoint(a[7 * k + 6] as number, c));
+      await this.#write(
+        side,
+        a.subarray(7 * k, 7 * k + 6),
+        unnormalizeGripperJoint(a[7 * k + 6] as number, c),
+      );
     }
     this.#lastCommand = a.slice();
   }
 
-  /** Stops where the arms are: commands the measured joint and gripper positions as goals. */
+  /** One arm's 6 joint goals + gripper goal: one transport command when it has `writeJoints`, else two. */
+  async #write(side: AlohaSide, arm: ArrayLike<number>, gripperAngle: number): Promise<void> {
+    if (this.transport.writeJoints !== undefined) {
+      await this.transport.writeJoints(side, arm, gripperAngle);
+      return;
+    }
+    await this.transport.writeArm(side, arm);
+    await this.transport.writeGripper(side, gripperAngle);
+  }
+
+  #inLimits(arm: ArrayLike<number>): boolean {
+    return this.#limits.every((r, j) => (arm[j] as number) >= r.min && (arm[j] as number) <= r.max);
+  }
+
+  /**
+   * Stops where the arms are: commands the measured joint and gripper positions as goals. An arm resting with a
+   * joint outside its servo limits (e.g. the ViperX sleep pose, shoulder at 712 < 841 counts) gets only its gripper
+   * goal: the servos could not take that pose as a goal, and they keep the goal they have.
+   */
   async hold(): Promise<void> {
     const s = await this.transport.read();
     for (const side of ALOHA_SIDES) {
-      await this.transport.writeArm(side, s[side].arm);
-      await this.transport.writeGripper(side, s[side].gripperAngle);
+      if (this.#inLimits(s[side].arm)) await this.#write(side, s[side].arm, s[side].gripperAngle);
+      else await this.transport.writeGripper(side, s[side].gripperAngle);
     }
+  }
+
+  /** How the last `reset` ended; null before the first (or while it runs, after a failed one). */
+  get lastResetOutcome(): AlohaResetOutcome | null {
+    return this.#lastReset;
+  }
+
+  /**
+   * Aborts the `reset` in progress, if any (same effect as aborting its `signal`): it writes no further goal,
+   * holds and resolves (`lastResetOutcome` `aborted`). The agent calls this when the e-stop is triggered. No effect on a later reset.
+   */
+  abortReset(reason = 'reset aborted'): void {
+    this.#resetAbort?.abort(reason);
   }
 
   /**
    * openpi's reset: reboot the grippers (when the transport can), move both arms linearly from where they are to
    * the reset pose over `armMs` in control-rate steps, then grippers to CLOSE over `gripperCloseMs` and to OPEN
    * over `gripperOpenMs`. Steps are on an absolute timeline of the injected clock.
+   *
+   * The interpolation starts from the measured arm pose clamped into the servo limits (`armLimits`): an arm at
+   * the ViperX sleep pose (shoulder −2.05 rad = 712 counts, below its 841 limit) cannot be sent a goal there, so
+   * its first goal is one step from the clamped pose and the servo moves to that clamped start first (at most one
+   * step from the limit), then follows the interpolation.
+   *
+   * `options.signal` (or {@link abortReset}) stops it between steps: no further goal, then {@link hold}; resolves
+   * (`lastResetOutcome` = `aborted`). A transport error still rejects.
    */
-  async reset(): Promise<void> {
-    if (this.#reboot && this.transport.capabilities.reboot) await this.transport.rebootGrippers();
-    const start = await this.transport.read();
-    const pose = this.#resetPose;
-    await this.#interpolate(this.#timing.armMs, async (t) => {
-      for (const side of ALOHA_SIDES) {
-        const from = start[side].arm;
-        await this.transport.writeArm(
-          side,
-          pose.map((p, j) => lerp(from[j] as number, p, t)),
-        );
-      }
-    });
-    const c = this.gripper.constants;
-    for (const [target, ms] of [
-      [c.jointClose, this.#timing.gripperCloseMs],
-      [c.jointOpen, this.#timing.gripperOpenMs],
-    ] as const) {
-      const now = await this.transport.read();
-      const from = { left: now.left.gripperAngle, right: now.right.gripperAngle };
-      await this.#interpolate(ms, async (t) => {
-        for (const side of ALOHA_SIDES)
-          await this.transport.writeGripper(side, lerp(from[side as AlohaSide], target, t));
+  async reset(options: AlohaResetOptions = {}): Promise<void> {
+    const own = new AbortController();
+    this.#resetAbort = own;
+    this.#lastReset = null;
+    const signal = options.signal === undefined ? own.signal : AbortSignal.any([own.signal, options.signal]);
+    try {
+      const check = (): void => {
+        if (signal.aborted) throw new ResetAborted();
+      };
+      check();
+      if (this.#reboot && this.transport.capabilities.reboot) await this.transport.rebootGrippers();
+      check();
+      const start = await this.transport.read();
+      const from = {
+        left: this.#limits.map((r, j) => clamp(start.left.arm[j] as number, r)),
+        right: this.#limits.map((r, j) => clamp(start.right.arm[j] as number, r)),
+      };
+      const pose = this.#resetPose;
+      await this.#interpolate(this.#timing.armMs, signal, async (t) => {
+        for (const side of ALOHA_SIDES) {
+          const f = from[side as AlohaSide];
+          check();
+          await this.transport.writeArm(
+            side,
+            pose.map((p, j) => lerp(f[j] as number, p, t)),
+          );
+        }
       });
+      const c = this.gripper.constants;
+      for (const [target, ms] of [
+        [c.jointClose, this.#timing.gripperCloseMs],
+        [c.jointOpen, this.#timing.gripperOpenMs],
+      ] as const) {
+        const now = await this.transport.read();
+        const g = { left: now.left.gripperAngle, right: now.right.gripperAngle };
+        await this.#interpolate(ms, signal, async (t) => {
+          for (const side of ALOHA_SIDES) {
+            check();
+            await this.transport.writeGripper(side, lerp(g[side as AlohaSide], target, t));
+          }
+        });
+      }
+      const open = normalizeGripperJoint(c.jointOpen, c);
+      this.#lastCommand = Float64Array.from([...pose, open, ...pose, open]);
+      this.#lastReset = 'done';
+    } catch (e) {
+      if (!signal.aborted) throw e;
+      this.#lastReset = 'aborted';
+      await this.hold();
+    } finally {
+      if (this.#resetAbort === own) this.#resetAbort = null;
     }
-    const open = normalizeGripperJoint(c.jointOpen, c);
-    this.#lastCommand = Float64Array.from([...pose, open, ...pose, open]);
   }
 
   /** Calls `step(t)` for t = 1/n … 1 (n = max(1, round(ms / dt))), one step per control period. */
-  async #interpolate(ms: number, step: (t: number) => Promise<void>): Promise<void> {
+  async #interpolate(ms: number, signal: AbortSignal, step: (t: number) => Promise<void>): Promise<void> {
     const n = Math.max(1, Math.round(ms / this.#dtMs));
     const t0 = this.#clock.now();
     for (let i = 1; i <= n; i++) {
       await step(i / n);
-      await this.#clock.sleepUntil(t0 + i * this.#dtMs);
+      await this.#clock.sleepUntil(t0 + i * this.#dtMs, signal);
     }
   }
 }

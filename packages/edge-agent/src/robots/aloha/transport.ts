@@ -46,6 +46,11 @@ export interface AlohaArmsTransport {
   writeArm(side: AlohaSide, positions: ArrayLike<number>): Promise<void>;
   /** Gripper goal as a motor angle (rad). */
   writeGripper(side: AlohaSide, angle: number): Promise<void>;
+  /**
+   * Six arm goals (rad) and the gripper goal (motor angle, rad) of one arm in one command when the transport can
+   * (a Dynamixel bus: one Sync Write). Optional: without it the environment calls `writeArm` then `writeGripper`.
+   */
+  writeJoints?(side: AlohaSide, positions: ArrayLike<number>, gripperAngle: number): Promise<void>;
   /** Clears gripper faults (overload shutdowns) by rebooting the gripper servos, torque back on. No-op without
    *  the capability. */
   rebootGrippers(): Promise<void>;

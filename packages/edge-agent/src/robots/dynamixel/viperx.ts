@@ -144,6 +144,20 @@ export function currentToMilliamps(raw: number): number {
   return raw * 2.69;
 }
 
+/**
+ * Position limits (rad) of the six arm joints in {@link ARM_JOINT_NAMES} order: the masters' Min/Max Position
+ * Limit converted with {@link countsToRadians} (a goal that rounds to a count inside is accepted by the driver).
+ */
+export function viperxArmLimits(
+  servos: readonly ViperXServo[] = VIPERX_SERVOS,
+): Array<{ min: number; max: number }> {
+  return VIPERX_ARM_IDS.map((id) => {
+    const s = servos.find((x) => x.id === id);
+    if (!s) throw new OpenpiEdgeError('BAD_ARGUMENT', `servo map has no id ${id}`, { id });
+    return { min: countsToRadians(s.minPosition), max: countsToRadians(s.maxPosition) };
+  });
+}
+
 /** Swing-arm gripper geometry from the motor config (metres). */
 export interface GripperGeometry {
   hornRadius: number;
@@ -336,18 +350,14 @@ export class ViperXArm {
     return { position, velocity, effort, fingerPosition: gripperAngleToFinger(position[6]!, this.gripper) };
   }
 
-  /**
-   * Goal positions (rad) of the six arm joints in one Sync Write to the masters. Throws `BAD_ARGUMENT` naming the
-   * joint when a value is not finite or outside the servo's position limits (the servo would drop it silently).
-   */
-  async writeArmPositions(radians: ArrayLike<number>): Promise<void> {
+  /** Goal counts of the six arm joints; `BAD_ARGUMENT` naming the joint when not finite or outside its limits. */
+  private armGoals(radians: ArrayLike<number>): Array<[number, number]> {
     if (radians.length !== VIPERX_ARM_IDS.length) {
       throw new OpenpiEdgeError('BAD_ARGUMENT', `expected 6 arm joint positions, got ${radians.length}`, {
         shape: [radians.length],
       });
     }
-    const values: Array<[number, number]> = [];
-    VIPERX_ARM_IDS.forEach((id, i) => {
+    return VIPERX_ARM_IDS.map((id, i): [number, number] => {
       const s = this.byId(id);
       const rad = radians[i]!;
       const counts = radiansToCounts(rad);
@@ -358,8 +368,43 @@ export class ViperXArm {
           { joint: s.name, id, value: rad, counts, min: s.minPosition, max: s.maxPosition },
         );
       }
-      values.push([id, counts]);
+      return [id, counts];
     });
+  }
+
+  private gripperGoal(angle: number): number {
+    if (!Number.isFinite(angle)) {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', `gripper goal must be finite, got ${angle}`, {
+        joint: 'gripper',
+        value: angle,
+      });
+    }
+    return radiansToCounts(angle);
+  }
+
+  /**
+   * Goal positions (rad) of the six arm joints in one Sync Write to the masters. Throws `BAD_ARGUMENT` naming the
+   * joint when a value is not finite or outside the servo's position limits (the servo would drop it silently).
+   */
+  async writeArmPositions(radians: ArrayLike<number>): Promise<void> {
+    const values = this.armGoals(radians);
+    await this.bus.syncWrite(
+      XRegister.GoalPosition.address,
+      4,
+      values.map(([id, counts]) => ({ id, data: encodeLE(counts, 4) })),
+    );
+  }
+
+  /**
+   * Six arm joint goals (rad) and the gripper goal (motor angle, rad) in ONE Sync Write (7 masters, Goal Position
+   * 116, 4 bytes). The gripper runs in current-based position mode, but that mode takes its goal in the same
+   * register and units as the arm's position mode (only the range differs: ±256 rev), so one packet serves both.
+   * A Sync Write has no status reply: servo errors (e.g. a gripper overload) surface on the next state read, whose
+   * Sync Read statuses carry the alert bit. Validation as in {@link writeArmPositions}; nothing is sent on error.
+   */
+  async writePositions(radians: ArrayLike<number>, gripperAngle: number): Promise<void> {
+    const values = this.armGoals(radians);
+    values.push([VIPERX_GRIPPER_ID, this.gripperGoal(gripperAngle)]);
     await this.bus.syncWrite(
       XRegister.GoalPosition.address,
       4,
@@ -369,12 +414,6 @@ export class ViperXArm {
 
   /** Gripper goal as a motor angle (rad; ALOHA runs the gripper in current-based position mode). Acknowledged write. */
   async writeGripper(angle: number): Promise<void> {
-    if (!Number.isFinite(angle)) {
-      throw new OpenpiEdgeError('BAD_ARGUMENT', `gripper goal must be finite, got ${angle}`, {
-        joint: 'gripper',
-        value: angle,
-      });
-    }
-    await this.bus.writeRegister(VIPERX_GRIPPER_ID, XRegister.GoalPosition, radiansToCounts(angle));
+    await this.bus.writeRegister(VIPERX_GRIPPER_ID, XRegister.GoalPosition, this.gripperGoal(angle));
   }
 }
