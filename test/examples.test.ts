@@ -1,0 +1,267 @@
+/**
+ * The examples, each for a short bounded run over real components:
+ * - aloha_real: `runAlohaReal` against an in-process WebsocketPolicyServer serving the demo π0 OnnxPolicy
+ *   (real websocket, real ONNX model, emulated arms);
+ * - libero: `runLibero` over a real websocket against a deterministic policy that checks the LIBERO request layout;
+ * - ur5: `runUr5` with the simulated driver and a deterministic local policy that pushes past the UR5 limits.
+ */
+import {
+  type BasePolicy,
+  isNDArray,
+  type NDArray,
+  ndarray,
+  type Obs,
+  OpenpiEdgeError,
+  realClock,
+  type Value,
+} from '@openpi-edge/client';
+import { WebsocketPolicyServer } from '@openpi-edge/client/node';
+import {
+  DEMO_BUNDLE_DIR,
+  type GateDecision,
+  OnnxPolicy,
+  perTickLimits,
+  safetyConfigFor,
+} from '@openpi-edge/edge-agent';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runAlohaReal } from '../examples/aloha_real/aloha-real.js';
+import { parseAlohaRealArgs } from '../examples/aloha_real/main.js';
+import { LIBERO_DUMMY_ACTION, quat2axisangle, runLibero } from '../examples/libero/libero.js';
+import { parseLiberoArgs } from '../examples/libero/main.js';
+import { parseUr5Args } from '../examples/ur5/main.js';
+import { runUr5 } from '../examples/ur5/ur5.js';
+import { SimulatedUr5Driver } from '../examples/ur5/ur5-driver.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function serve(policy: BasePolicy, metadata: Obs = {}): Promise<number> {
+  const server = new WebsocketPolicyServer(policy, { host: '127.0.0.1', port: 0, metadata });
+  const { port } = await server.listen();
+  cleanups.push(() => server.close());
+  return port;
+}
+
+function arr(obs: Obs, key: string): NDArray {
+  const v: Value | undefined = obs[key];
+  if (!isNDArray(v)) throw new Error(`request key ${key} is not an array`);
+  return v;
+}
+
+describe('examples/aloha_real', () => {
+  it('runs 60 steps against a served demo π0 policy: one request per 25 steps, openpi ALOHA layout, reset pose from metadata', async () => {
+    const onnx = await OnnxPolicy.load(DEMO_BUNDLE_DIR, {
+      executionProviders: [{ name: 'cpu', threads: 1 }],
+      seed: 0,
+      onProviderWarning: () => {},
+    });
+    cleanups.push(() => onnx.close());
+    const seen: Obs[] = [];
+    const recording: BasePolicy = {
+      infer: (obs) => {
+        seen.push(obs);
+        return onnx.infer(obs);
+      },
+      reset: () => {},
+    };
+    const resetPose = [0.1, -0.9, 1.1, 0, -0.3, 0.05];
+    const port = await serve(recording, { ...onnx.metadata, reset_pose: [...resetPose, ...resetPose] });
+    const options = parseAlohaRealArgs([
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--max-episode-steps',
+      '60',
+    ]);
+    const r = await runAlohaReal({
+      ...options,
+      resetTiming: { armMs: 100, gripperCloseMs: 60, gripperOpenMs: 60 },
+    });
+    expect(r.summary.totalSteps).toBe(60);
+    expect(r.summary.episodes).toHaveLength(1);
+    expect([...r.resetPose]).toEqual(resetPose);
+    // Sync broker, horizon 25: requests at steps 0, 25, 50.
+    expect(seen).toHaveLength(3);
+    for (const obs of seen) {
+      const state = arr(obs, 'state');
+      expect([state.dtype, state.shape]).toEqual(['float32', [14]]);
+      const images = obs.images as Record<string, Value>;
+      expect(Object.keys(images).sort()).toEqual([
+        'cam_high',
+        'cam_left_wrist',
+        'cam_low',
+        'cam_right_wrist',
+      ]);
+      for (const img of Object.values(images)) {
+        expect(isNDArray(img) && [img.dtype, img.shape]).toEqual(['uint8', [3, 224, 224]]);
+      }
+    }
+  }, 60_000);
+
+  it('rejects bad flags by name', () => {
+    expect(() => parseAlohaRealArgs(['--action-horizon', '0'])).toThrow(/--action-horizon/);
+    expect(() => parseAlohaRealArgs(['--transport', 'can'])).toThrow(/--transport/);
+    expect(() => parseAlohaRealArgs(['--port-left', '/dev/a'])).toThrow(/--port-right/);
+    expect(parseAlohaRealArgs([])).toEqual({});
+  });
+});
+
+/** Chunk k (0-based request index) row r: [k, r, 0.01·k, 0, 0, 0, +1]. */
+function liberoChunk(k: number, rows: number): NDArray<'float32'> {
+  const data = new Float32Array(rows * 7);
+  for (let r = 0; r < rows; r++) data.set([k, r, 0.01 * k, 0, 0, 0, 1], r * 7);
+  return ndarray('float32', [rows, 7], data);
+}
+
+describe('examples/libero', () => {
+  it('sends LIBERO-layout requests, waits 10 dummy steps, executes actions[:5] of each chunk', async () => {
+    const requests: Obs[] = [];
+    const checker: BasePolicy = {
+      infer: async (obs) => {
+        expect(Object.keys(obs).sort()).toEqual([
+          'observation/image',
+          'observation/state',
+          'observation/wrist_image',
+          'prompt',
+        ]);
+        for (const k of ['observation/image', 'observation/wrist_image']) {
+          const img = arr(obs, k);
+          if (img.dtype !== 'uint8' || img.shape.join() !== '224,224,3') {
+            throw new OpenpiEdgeError('BAD_SHAPE', `${k}: ${img.dtype} [${img.shape.join(', ')}]`, {
+              key: k,
+            });
+          }
+        }
+        const state = arr(obs, 'observation/state');
+        expect([state.dtype, state.shape]).toEqual(['float64', [8]]);
+        expect(typeof obs.prompt).toBe('string');
+        requests.push(obs);
+        return { actions: liberoChunk(requests.length - 1, 10) };
+      },
+      reset: () => {},
+    };
+    const port = await serve(checker);
+    const options = parseLiberoArgs(['--host', '127.0.0.1', '--port', String(port), '--max-steps', '22']);
+    const r = await runLibero({ ...options, prompt: 'put the bowl on the plate' });
+    // 10 wait steps + 22 steps; the stand-in task is not reached by these actions.
+    expect(r.summary.totalSteps).toBe(32);
+    expect(r.successes).toBe(0);
+    expect(r.actions).toHaveLength(32);
+    for (let t = 0; t < 10; t++) expect(r.actions[t]).toEqual([...LIBERO_DUMMY_ACTION]);
+    // Steps 10.. : chunk k row r at step 10 + 5k + r, only rows 0-4 used.
+    for (let t = 10; t < 32; t++) {
+      const k = Math.floor((t - 10) / 5);
+      const row = (t - 10) % 5;
+      expect(r.actions[t]?.slice(0, 2)).toEqual([k, row]);
+      expect(r.actions[t]?.[2]).toBeCloseTo(0.01 * k, 6);
+    }
+    expect(requests).toHaveLength(5);
+    expect(r.requests).toBe(5);
+    expect(requests[0]?.prompt).toBe('put the bowl on the plate');
+    // openpi rotates the 256×256 renders by 180°: the synthetic render's red rises with its stored row index, so
+    // after the rotation the top row is redder than the bottom one.
+    const img = arr(requests[0] as Obs, 'observation/image').data as Uint8Array;
+    const red = (row: number) => img[(row * 224 + 10) * 3] as number;
+    expect(red(0)).toBeGreaterThan(200);
+    expect(red(223)).toBeLessThan(50);
+    // The state reflects the executed rows of chunk 0: x action 0 (no motion); y action r, clipped to [-1, 1] and
+    // scaled by 0.01 m: 0 + 1 + 1 + 1 + 1 = 0.04 m; gripper +1 = closed.
+    const s0 = arr(requests[0] as Obs, 'observation/state').data as Float64Array;
+    const s1 = arr(requests[1] as Obs, 'observation/state').data as Float64Array;
+    expect(s1[0]).toBeCloseTo(s0[0] as number, 9);
+    expect(s1[1]).toBeCloseTo((s0[1] as number) + 0.04, 9);
+    expect(Array.from(s1.subarray(6))).toEqual([0, -0]);
+  }, 30_000);
+
+  it('fails with BAD_SHAPE when the server returns fewer rows than replan_steps', async () => {
+    const port = await serve({ infer: async () => ({ actions: liberoChunk(0, 3) }), reset: () => {} });
+    await expect(runLibero({ host: '127.0.0.1', port, maxSteps: 5, numStepsWait: 0 })).rejects.toMatchObject({
+      code: 'STEP_FAILED',
+      cause: { code: 'BAD_SHAPE', context: { key: 'actions', shape: [3, 7] } },
+    });
+  });
+
+  it('quat2axisangle matches robosuite on known rotations', () => {
+    expect(quat2axisangle([0, 0, 0, 1])).toEqual([0, 0, 0]);
+    const s = Math.sin(Math.PI / 4);
+    const [x, y, z] = quat2axisangle([0, 0, s, Math.cos(Math.PI / 4)]);
+    expect([x, y]).toEqual([0, 0]);
+    expect(z).toBeCloseTo(Math.PI / 2, 12);
+  });
+});
+
+describe('examples/ur5', () => {
+  it('keeps every command of an over-eager policy inside the UR5 limits and per-tick steps', async () => {
+    const seen: Obs[] = [];
+    // Each row asks for 0.3 rad more per joint than the last (2× the 20 Hz per-tick limit), gripper past 1;
+    // row 7 onward take the elbow past π + 0.5 (rejected).
+    const eager: BasePolicy = {
+      infer: async (obs) => {
+        seen.push(obs);
+        const q = arr(obs, 'joints').data as Float32Array;
+        const data = new Float64Array(10 * 7);
+        for (let r = 0; r < 10; r++) {
+          for (let j = 0; j < 6; j++) data[r * 7 + j] = (q[j] as number) + 0.3 * (r + 1);
+          data[r * 7 + 6] = 1.2;
+        }
+        return { actions: ndarray('float64', [10, 7], data) };
+      },
+      reset: () => {},
+    };
+    const driver = new SimulatedUr5Driver({ clock: realClock });
+    const decisions: GateDecision[] = [];
+    const { policy: _p, ...flags } = parseUr5Args([
+      '--policy',
+      'ws://localhost:8000',
+      '--max-episode-steps',
+      '40',
+    ]);
+    const r = await runUr5({
+      ...flags,
+      policy: { kind: 'policy', policy: eager },
+      homeMs: 100,
+      driver,
+      onDecision: (d) => decisions.push(d),
+    });
+    expect(r.summary.totalSteps).toBe(40);
+    expect(seen).toHaveLength(4);
+    for (const obs of seen) {
+      expect([arr(obs, 'joints').dtype, arr(obs, 'joints').shape]).toEqual(['float32', [6]]);
+      expect(arr(obs, 'gripper').shape).toEqual([1]);
+      for (const cam of ['base_rgb', 'wrist_rgb']) expect(arr(obs, cam).shape).toEqual([224, 224, 3]);
+      expect(obs.prompt).toBe('pick up the cube');
+    }
+    const config = safetyConfigFor('ur5', { controlRateHz: 20 });
+    const step = perTickLimits(config);
+    expect(decisions).toHaveLength(40);
+    const c = r.environment.gate.counters();
+    expect(c.moves).toBeGreaterThan(0);
+    expect(c.rateLimited).toBeGreaterThan(0);
+    expect(c.holds).toBeGreaterThan(0);
+    const sent = decisions
+      .filter((d) => d.command !== null)
+      .map((d) => Array.from(d.command as Float64Array));
+    // Between the two home moves (100 ms at 20 Hz = 2 targets, one gripper-open each), the driver got exactly
+    // what the gate decided.
+    const d = driver;
+    expect(d.commands).toHaveLength(2 + sent.length + 2);
+    expect(d.commands.slice(2, 2 + sent.length)).toEqual(sent.map((x) => x.slice(0, 6)));
+    expect(d.gripperCommands.slice(1, 1 + sent.length)).toEqual(sent.map((x) => x[6]));
+    let prev: number[] | undefined;
+    for (const cmd of sent) {
+      config.joints.forEach((j, i) => {
+        expect(cmd[i]).toBeGreaterThanOrEqual(j.min);
+        expect(cmd[i]).toBeLessThanOrEqual(j.max);
+        if (prev !== undefined) {
+          expect(Math.abs((cmd[i] as number) - (prev[i] as number))).toBeLessThanOrEqual(
+            (step[i] as number) + 1e-9,
+          );
+        }
+      });
+      prev = cmd;
+    }
+  }, 30_000);
+});
