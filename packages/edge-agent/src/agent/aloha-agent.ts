@@ -31,6 +31,7 @@ import {
   createAlohaEnvironment,
 } from '../robots/aloha/create.js';
 import type { AlohaEnvironment } from '../robots/aloha/environment.js';
+import { type OpenedAgentRos2, openAgentRos2Topics } from '../robots/aloha/ros2-agent-topics.js';
 import { safetyConfigFor } from '../safety/config.js';
 import type { EStopCause, EStopSource } from '../safety/estop.js';
 import { type SafetyCounters, SafetyGate } from '../safety/gate.js';
@@ -215,6 +216,8 @@ export class AlohaAgent {
   readonly runtime: Runtime;
   readonly stats = new LoopStats();
   readonly #created: CreatedAloha;
+  /** E-stop and status topics (ros2 transport, or `ros2.estopTopic` set); null when off. */
+  #ros2: OpenedAgentRos2 | null = null;
   #closed = false;
 
   private constructor(parts: {
@@ -269,6 +272,7 @@ export class AlohaAgent {
         cameras: cameraSpecs(config),
         ports: { left: config.serial.portLeft, right: config.serial.portRight },
         baudRate: config.serial.baudRate,
+        nodeName: config.ros2.nodeName,
         ...(resetPose === undefined ? {} : { resetPose }),
         ...options.environment,
       });
@@ -343,6 +347,19 @@ export class AlohaAgent {
         runtime,
       });
       if (broker instanceof AsyncActionChunkBroker) broker.addListener((e) => agentObj.stats.onBroker(e));
+      const ros2Context = options.environment?.ros2;
+      agentObj.#ros2 = await openAgentRos2Topics({
+        ...(created.node === undefined ? {} : { node: created.node }),
+        ...(ros2Context === undefined ? {} : { context: ros2Context }),
+        ...(config.ros2.estopTopic === undefined ? {} : { estopTopic: config.ros2.estopTopic }),
+        nodeName: config.ros2.nodeName,
+        statusTopic: config.ros2.statusTopic,
+        statusHz: config.ros2.statusHz,
+        estop: gate.estop,
+        status: () => agentObj.snapshot(),
+        clock,
+        ...(options.warn === undefined ? {} : { warn: options.warn }),
+      });
       return agentObj;
     } catch (e) {
       await created.close();
@@ -431,6 +448,7 @@ export class AlohaAgent {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      await this.#ros2?.close();
       await this.policy.close();
     } finally {
       await this.#created.close();

@@ -27,6 +27,10 @@ robot
   --port-right <dev>        serial: right follower port (default /dev/ttyDXL_puppet_right)
   --baud <n>                serial: bit/s (default 1000000)
   --cameras <src>           generated | ros2 (default generated; ros2 for --transport ros2)
+  --ros-node-name <name>    ROS 2 node name of the agent (default openpi_edge_agent)
+  --estop-topic <topic>     std_msgs/Bool e-stop topic, true = e-stop (default /openpi_edge/estop with
+                            --transport ros2; given, it is subscribed with any transport when ROS 2 is sourced)
+  --status-topic <topic>    std_msgs/String agent state as JSON at 2 Hz (default /openpi_edge/status)
 model (one of)
   --bundle <dir>            local model bundle (default: demo π0, ${DEMO_BUNDLE_DIR})
   --policy <ws://host:port> remote openpi policy server
@@ -79,6 +83,9 @@ function parse(argv: string[]) {
       'port-right': { type: 'string' },
       baud: { type: 'string' },
       cameras: { type: 'string' },
+      'ros-node-name': { type: 'string' },
+      'estop-topic': { type: 'string' },
+      'status-topic': { type: 'string' },
       bundle: { type: 'string' },
       policy: { type: 'string' },
       'api-key': { type: 'string' },
@@ -125,6 +132,11 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
       baudRate: num('baud', v.baud, { min: 1, integer: true }),
     }),
     cameras: drop({ source: v.cameras }),
+    ros2: drop({
+      nodeName: v['ros-node-name'],
+      estopTopic: v['estop-topic'],
+      statusTopic: v['status-topic'],
+    }),
     bundle: drop({
       dir: v.bundle,
       providers: v.providers?.split(',').map((s) => s.trim()),

@@ -29,6 +29,7 @@ export const AGENT_DEFAULTS = {
   policyTimeoutMs: 1_000,
   reset: true,
   statusIntervalMs: 250,
+  ros2: { nodeName: 'openpi_edge_agent', statusTopic: '/openpi_edge/status', statusHz: 2 },
 } as const;
 
 function zodFail(where: string, error: z.ZodError, context: Record<string, unknown>): never {
@@ -92,6 +93,7 @@ export function resolveConfig(file: AgentConfigFile = {}, flags: AgentConfigFile
   const transport = pick('transport') ?? AGENT_DEFAULTS.transport;
   const cams = { ...defined(f.cameras), ...defined(c.cameras) };
   const prompt = pick('prompt');
+  const ros2 = { ...AGENT_DEFAULTS.ros2, ...defined(f.ros2), ...defined(c.ros2) };
   const model: AgentConfig['model'] =
     remote?.url !== undefined
       ? {
@@ -121,6 +123,7 @@ export function resolveConfig(file: AgentConfigFile = {}, flags: AgentConfigFile
       fps: cams.fps ?? AGENT_DEFAULTS.cameras.fps,
     },
     model,
+    ros2,
     ...(prompt === undefined ? {} : { prompt }),
     controlHz: pick('controlHz') ?? AGENT_DEFAULTS.controlHz,
     actionHorizon: pick('actionHorizon') ?? AGENT_DEFAULTS.actionHorizon,

@@ -70,6 +70,31 @@ export const CamerasConfigSchema = z
   })
   .strict();
 
+/** A ROS 2 topic name: absolute or relative, letters, digits, `_` and `/`. */
+const rosName = z
+  .string()
+  .regex(/^\/?[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/, 'must be a ROS 2 name');
+
+/** Running as a ROS 2 node: node name, e-stop and status topics (docs/agent.md "ROS 2"). */
+export const Ros2ConfigSchema = z
+  .object({
+    /** Node name of the agent (ros2 transport, e-stop and status topics). Default `openpi_edge_agent`. */
+    nodeName: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a ROS 2 node name')
+      .optional(),
+    /**
+     * `std_msgs/msg/Bool` e-stop topic (true = e-stop). Default `/openpi_edge/estop`, subscribed with the ros2
+     * transport; setting it subscribes with any transport when ROS 2 is available (a warning otherwise).
+     */
+    estopTopic: rosName.optional(),
+    /** `std_msgs/msg/String` topic carrying the agent state as JSON. Default `/openpi_edge/status`. */
+    statusTopic: rosName.optional(),
+    /** Status publish rate (Hz). Default 2. */
+    statusHz: z.number().positive().max(100).optional(),
+  })
+  .strict();
+
 /** The config file: every key optional; unknown keys are rejected. */
 export const AgentConfigFileSchema = z
   .object({
@@ -79,6 +104,7 @@ export const AgentConfigFileSchema = z
     transport: z.enum(['emulator', 'serial', 'ros2']).optional(),
     serial: SerialConfigSchema.optional(),
     cameras: CamerasConfigSchema.optional(),
+    ros2: Ros2ConfigSchema.optional(),
     /** Local bundle. Exclusive with `remote`; the default model is the demo bundle. */
     bundle: BundleConfigSchema.optional(),
     /** Remote openpi server. Exclusive with `bundle`. */
@@ -144,6 +170,13 @@ export interface AgentConfig {
     readonly fps: number;
   };
   readonly model: ModelConfig;
+  /** ROS 2 node name and topics; `estopTopic` absent = the default, subscribed only with the ros2 transport. */
+  readonly ros2: {
+    readonly nodeName: string;
+    readonly estopTopic?: string;
+    readonly statusTopic: string;
+    readonly statusHz: number;
+  };
   readonly prompt?: string;
   readonly controlHz: number;
   readonly actionHorizon: number;
