@@ -76,3 +76,8 @@ export { LoopStats, percentiles, type Percentiles } from './agent/loop-stats.js'
 export { StatusLine, formatStatus, type StatusSink, type StatusSnapshot } from './agent/status-line.js';
 export { formatStartupReport, describeLimits, describeControl, type StartupReport } from './agent/startup-report.js';
 export { withServoLimits, viperxJointRanges } from './agent/servo-limits.js';
+export { type AlohaResetOptions, type AlohaResetOutcome } from './robots/aloha/environment.js';
+export { viperxArmLimits } from './robots/dynamixel/viperx.js';
+export { captureCameraImages, type CameraImagesOptions, type CameraImages } from './robots/aloha/camera-images.js';
+export { AgentRos2Topics, openAgentRos2Topics, AGENT_ROS2_TYPES, DEFAULT_ESTOP_TOPIC, DEFAULT_STATUS_TOPIC, type AgentRos2TopicsOptions, type OpenAgentRos2Options, type OpenedAgentRos2 } from './robots/aloha/ros2-agent-topics.js';
+export { Ros2ConfigSchema } from './config/schema.js';
