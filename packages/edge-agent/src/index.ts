@@ -1,83 +1,392 @@
-export { ALOHA_SAFETY_DEFAULTS, UR5_SAFETY_DEFAULTS, JointLimitSchema, SafetyConfigSchema, SafetyOverridesSchema, WatchdogConfigSchema, parseSafetyConfig, perTickLimits, safetyConfigFor, type JointLimit, type SafetyConfig, type SafetyOverrides, type SafetyRobot, type WatchdogConfig } from './safety/config.js';
-export { FAULT_CODES, type FaultCode, type LimitEvent, type SafetyFault } from './safety/faults.js';
-export { SafetyLimiter, type JointVector, type LimiterResult } from './safety/limiter.js';
-export { Watchdog, type PolicyHealth, type WatchdogInput } from './safety/watchdog.js';
-export { EStop, type EStopCause, type EStopEvent, type EStopOptions, type EStopResetResult, type EStopSource } from './safety/estop.js';
-export { attachKeyboard, attachSignals, type AttachKeyboardOptions, type AttachSignalsOptions, type KeyboardStream, type SignalTarget } from './safety/estop-inputs.js';
-export { SafetyGate, type GateDecision, type GateInput, type MeasuredJoints, type SafetyCounters, type SafetyGateOptions } from './safety/gate.js';
-export { IMAGE_SLOTS, type ImageSlot, type PerSlot, type AdaptedInputs, type ActionChunk } from './transforms/types.js';
-export { parseImage, zerosLike, type ParseImageOptions, type FloatImagePolicy } from './transforms/images.js';
-export { ALOHA_JOINT_FLIP_MASK, ALOHA_GRIPPER_DIMS, ALOHA_CAMERAS, gripperToAngular, gripperFromAngular, gripperFromAngularInv, encodeAlohaVector, alohaInputs, alohaOutputs, type AlohaOptions } from './transforms/aloha.js';
-export { liberoInputs, liberoOutputs, type LiberoOptions } from './transforms/libero.js';
-export { droidInputs, droidOutputs, type DroidOptions } from './transforms/droid.js';
-export { ur5Inputs, ur5Outputs, type Ur5Options } from './transforms/ur5.js';
-export { modelLayoutInputs, modelLayoutOutputs, type ModelLayoutOptions } from './transforms/model-layout.js';
-export { createRobotAdapter, type RobotAdapter, type RobotSpec, type DeltaOptions } from './transforms/robot-adapter.js';
-export { makeBoolMask, absoluteActions, deltaActions } from './transforms/delta-actions.js';
-export { sliceActions, chunkToFloat64 } from './transforms/action-slice.js';
-export { parseNormStats, type NormStats, type NormStatsEntry } from './transforms/norm-stats.js';
-export { Normalizer, type NormalizationMode } from './transforms/normalize.js';
-export { padToDim } from './transforms/pad.js';
-export { injectDefaultPrompt, promptText, cleanPrompt, pyStrip } from './transforms/prompt.js';
-export { discretizeValue, discretizeState } from './transforms/discretize.js';
-export { loadSentencePiece, type SentencePieceModel } from './transforms/sentencepiece.js';
-export { PromptTokenizer, pi05PromptText, type PromptFormat, type PromptTokenizerOptions, type TokenizedPrompt } from './transforms/tokenizer.js';
-export { TransformPipeline, type PipelineConfig, type ModelInputs, type PolicyActions } from './transforms/pipeline.js';
-export { crc16, CRC16_TABLE } from './robots/dynamixel/crc.js';
-export { Instruction, BROADCAST_ID, MAX_ID, StatusError, STATUS_ERROR_NAMES, ALERT_BIT, HARDWARE_ERROR_BITS, hardwareErrorNames, statusErrorName, stuff, unstuff, buildPacket, buildStatusPacket, parsePacket, type InstructionCode, type InstructionPacket, type StatusPacket, type DynamixelPacket } from './robots/dynamixel/packet.js';
-export { DynamixelFramer, type FramerOptions, type FramerReject, type FramerStats } from './robots/dynamixel/framer.js';
-export { XRegister, OperatingMode, DriveModeBit, ModelNumber, type Register, type OperatingModeValue } from './robots/dynamixel/control-table.js';
-export { DynamixelError } from './robots/dynamixel/errors.js';
-export { DynamixelBus, encodeRegister, type DynamixelBusOptions, type DynamixelTimer, type PingResult, type SyncWriteEntry, type BusStats } from './robots/dynamixel/bus.js';
-export { createMemoryLink, type ByteTransport, type MemoryLinkOptions } from './robots/dynamixel/transport.js';
-export { openSerialTransport, type SerialTransportOptions } from './robots/dynamixel/serial-transport.js';
-export { ViperXArm, VIPERX_SERVOS, VIPERX_ARM_IDS, VIPERX_GRIPPER_ID, VIPERX_SHADOW_IDS, ARM_JOINT_NAMES, ALOHA_VX300S_GRIPPER, FOLLOWER_GRIPPER, PUPPET_GRIPPER, countsToRadians, radiansToCounts, velocityToRadPerSec, currentToMilliamps, gripperAngleToFinger, fingerSeparationToGripperAngle, normalizeGripperPosition, unnormalizeGripperPosition, normalizeGripperJoint, unnormalizeGripperJoint, type ViperXServo, type ViperXState, type ViperXArmOptions, type GripperGeometry, type GripperConstants, type ArmJointName } from './robots/dynamixel/viperx.js';
-export { DynamixelBusEmulator, type BusEmulatorOptions, type EmulatorClock, type EmulatorFault } from './sim/dynamixel-emulator/bus-emulator.js';
-export { EmulatedServo, type EmulatedServoOptions, type ServoSettings } from './sim/dynamixel-emulator/servo.js';
-export { XM540_W270, XM430_W350, XL430_W250, XC430_W150, SERVO_MODELS, type ServoModel } from './sim/dynamixel-emulator/models.js';
-export { createViperXBusEmulator, VIPERX_SLEEP_POSE, type ViperXBusOptions } from './sim/dynamixel-emulator/viperx-bus.js';
-export { createPtyPair, type PtyPair, type PtyPairOptions } from './sim/dynamixel-emulator/pty.js';
-export { serveEmulatorOnPort, type ServedBus } from './sim/dynamixel-emulator/serve-pty.js';
-export { emulateAloha, type EmulateAlohaOptions, type EmulatedAloha, type EmulatedAlohaArm } from './sim/emulate-aloha.js';
-export { type Manifest, type GraphSpec, type TensorSpec, type GraphName, ManifestSchema, parseManifest, expectedGraphIO } from './model/manifest.js';
-export { type Bundle, type LoadBundleOptions, loadBundle, readManifest } from './model/bundle.js';
-export { type Ort, type LoadedOrt, type LoadOrtOptions, loadOrt, ORT_PATH_ENV } from './model/ort-binding.js';
-export { type ProviderName, type ProviderConfig, type ProviderEntry, type ProviderFailure, type ProviderWarn, type SessionTuning, DEFAULT_PROVIDERS, parseProviders, parseProviderList, tensorRtEnv } from './model/execution-providers.js';
-export { GaussianRng, type NoiseSource } from './model/rng.js';
-export { Sampler, type BatchInputs, type SampleOptions, type SampleResult, type SampleTiming } from './model/sampler.js';
-export { OnnxModel, type OnnxModelOptions, type ModelLoadReport, zeroInputs } from './model/onnx-model.js';
-export { readGolden, maxAbsDiff, type Golden } from './model/golden.js';
-export { OnnxPolicy, type OnnxPolicyOptions, type InferOptions } from './policy/onnx-policy.js';
-export { serveBundle, type ServeBundleOptions, type ServingBundle } from './server/serve-bundle.js';
-export { type Ros2Context, type Ros2Node, type Ros2Publisher, type Ros2Subscription, type Ros2SubscriptionOptions, type Ros2QosPreset, type Ros2ServiceClient, type Ros2Service, type Ros2ServiceHandler, resolveRosName } from './robots/ros2/surface.js';
-export { loadRclnodejs, initRclnodejs, rosEnvironmentProblem, type RclnodejsModule, type RclnodejsNode } from './robots/ros2/rclnodejs-binding.js';
-export { createRclnodejsContext, type RclnodejsContextOptions } from './robots/ros2/rclnodejs-adapter.js';
-export { ROS2_TYPES, parseJointState, parseImage as parseRosImage, parseCompressedImage, type JointStateMessage, type ImageMessage, type CompressedImageMessage, type StampedMessage } from './robots/ros2/messages.js';
-export { checkCamera, freshFrame, FrameSlot, type CameraSource, type CameraFrame, type FrameEncoding, type LatestFrame, type CameraHealth } from './io/cameras/camera-source.js';
-export { frameToRgb } from './io/cameras/frame-convert.js';
-export { GeneratedCamera, generatedPattern, type GeneratedCameraOptions } from './io/cameras/generated-camera.js';
-export { FfmpegCamera, ffmpegArgs, type FfmpegCameraOptions, type FfmpegInput } from './io/cameras/ffmpeg-camera.js';
-export { RosImageCamera, type RosImageCameraOptions } from './io/cameras/ros-image-camera.js';
-export { ALOHA_GRIPPER_PROFILES, ALOHA_NAMESPACES, ALOHA_CAMERA_NAMES, ALOHA_DEFAULT_RESET_POSE, ALOHA_CONTROL_HZ, ALOHA_SIDES, ALOHA_RESET_TIMING, VX300S_GRIPPER, alohaImageTopic, resetPoseFromMetadata, type AlohaGripperProfile, type AlohaGeneration, type AlohaCameraName, type AlohaSide } from './robots/aloha/constants.js';
-export { type AlohaArmsTransport, type AlohaArmState, type AlohaArmsState, type AlohaTransportCapabilities } from './robots/aloha/transport.js';
-export { createEmulatedAlohaArms, openSerialAlohaArms, type DynamixelArmsOptions, type SerialArmsOptions, type EmulatedArmsOptions, type EmulatedAlohaArms } from './robots/aloha/dynamixel-transport.js';
-export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
-export { AlohaEnvironment, type AlohaEnvironmentOptions, type AlohaResetTiming, type AlohaMeasuredJoints } from './robots/aloha/environment.js';
-export { createAlohaEnvironment, type CreateAlohaEnvironmentOptions, type AlohaCameraSpec, type CreatedAloha } from './robots/aloha/create.js';
-export { AgentConfigFileSchema, SerialConfigSchema, BundleConfigSchema, RemoteConfigSchema, CamerasConfigSchema, type AgentConfig, type AgentConfigFile, type ModelConfig } from './config/schema.js';
-export { AGENT_DEFAULTS, DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from './config/load.js';
-export { AlohaAgent, formatSummary, cpuThreads, type AlohaAgentOptions, type AgentRunSummary } from './agent/aloha-agent.js';
+export {
+  type AgentRunSummary,
+  AlohaAgent,
+  type AlohaAgentOptions,
+  cpuThreads,
+  formatSummary,
+} from './agent/aloha-agent.js';
+export { type CaptureImagesOptions, captureImages } from './agent/capture-images.js';
 export { GatedEnvironment, type GatedEnvironmentOptions, type GateTally } from './agent/gated-environment.js';
-export { GuardedAgent, NO_ACTION, type GuardedAgentOptions } from './agent/guarded-agent.js';
+export { GuardedAgent, type GuardedAgentOptions, NO_ACTION } from './agent/guarded-agent.js';
+export { type ImageCapture, ImagesOnDemandPolicy } from './agent/images-on-demand.js';
+export { LoopStats, type Percentiles, percentiles } from './agent/loop-stats.js';
 export { PolicyMonitor } from './agent/policy-monitor.js';
-export { ImagesOnDemandPolicy, type ImageCapture } from './agent/images-on-demand.js';
-export { captureImages, type CaptureImagesOptions } from './agent/capture-images.js';
-export { LoopStats, percentiles, type Percentiles } from './agent/loop-stats.js';
-export { StatusLine, formatStatus, type StatusSink, type StatusSnapshot } from './agent/status-line.js';
-export { formatStartupReport, describeLimits, describeControl, type StartupReport } from './agent/startup-report.js';
-export { withServoLimits, viperxJointRanges } from './agent/servo-limits.js';
-export { type AlohaResetOptions, type AlohaResetOutcome } from './robots/aloha/environment.js';
-export { viperxArmLimits } from './robots/dynamixel/viperx.js';
-export { captureCameraImages, type CameraImagesOptions, type CameraImages } from './robots/aloha/camera-images.js';
-export { AgentRos2Topics, openAgentRos2Topics, AGENT_ROS2_TYPES, DEFAULT_ESTOP_TOPIC, DEFAULT_STATUS_TOPIC, type AgentRos2TopicsOptions, type OpenAgentRos2Options, type OpenedAgentRos2 } from './robots/aloha/ros2-agent-topics.js';
-export { Ros2ConfigSchema } from './config/schema.js';
+export { viperxJointRanges, withServoLimits } from './agent/servo-limits.js';
+export {
+  describeControl,
+  describeLimits,
+  formatStartupReport,
+  type StartupReport,
+} from './agent/startup-report.js';
+export { formatStatus, StatusLine, type StatusSink, type StatusSnapshot } from './agent/status-line.js';
+export {
+  AGENT_DEFAULTS,
+  DEMO_BUNDLE_DIR,
+  loadConfigFile,
+  parseConfigFile,
+  resolveConfig,
+} from './config/load.js';
+export {
+  type AgentConfig,
+  type AgentConfigFile,
+  AgentConfigFileSchema,
+  BundleConfigSchema,
+  CamerasConfigSchema,
+  type ModelConfig,
+  RemoteConfigSchema,
+  Ros2ConfigSchema,
+  SerialConfigSchema,
+} from './config/schema.js';
+export {
+  type CameraFrame,
+  type CameraHealth,
+  type CameraSource,
+  checkCamera,
+  type FrameEncoding,
+  FrameSlot,
+  freshFrame,
+  type LatestFrame,
+} from './io/cameras/camera-source.js';
+export {
+  FfmpegCamera,
+  type FfmpegCameraOptions,
+  type FfmpegInput,
+  ffmpegArgs,
+} from './io/cameras/ffmpeg-camera.js';
+export { frameToRgb } from './io/cameras/frame-convert.js';
+export {
+  GeneratedCamera,
+  type GeneratedCameraOptions,
+  generatedPattern,
+} from './io/cameras/generated-camera.js';
+export { RosImageCamera, type RosImageCameraOptions } from './io/cameras/ros-image-camera.js';
+export { type Bundle, type LoadBundleOptions, loadBundle, readManifest } from './model/bundle.js';
+export {
+  DEFAULT_PROVIDERS,
+  type ProviderConfig,
+  type ProviderEntry,
+  type ProviderFailure,
+  type ProviderName,
+  type ProviderWarn,
+  parseProviderList,
+  parseProviders,
+  type SessionTuning,
+  tensorRtEnv,
+} from './model/execution-providers.js';
+export { type Golden, maxAbsDiff, readGolden } from './model/golden.js';
+export {
+  expectedGraphIO,
+  type GraphName,
+  type GraphSpec,
+  type Manifest,
+  ManifestSchema,
+  parseManifest,
+  type TensorSpec,
+} from './model/manifest.js';
+export { type ModelLoadReport, OnnxModel, type OnnxModelOptions, zeroInputs } from './model/onnx-model.js';
+export { type LoadedOrt, type LoadOrtOptions, loadOrt, ORT_PATH_ENV, type Ort } from './model/ort-binding.js';
+export { GaussianRng, type NoiseSource } from './model/rng.js';
+export {
+  type BatchInputs,
+  type SampleOptions,
+  type SampleResult,
+  Sampler,
+  type SampleTiming,
+} from './model/sampler.js';
+export { type InferOptions, OnnxPolicy, type OnnxPolicyOptions } from './policy/onnx-policy.js';
+export {
+  type CameraImages,
+  type CameraImagesOptions,
+  captureCameraImages,
+} from './robots/aloha/camera-images.js';
+export {
+  ALOHA_CAMERA_NAMES,
+  ALOHA_CONTROL_HZ,
+  ALOHA_DEFAULT_RESET_POSE,
+  ALOHA_GRIPPER_PROFILES,
+  ALOHA_NAMESPACES,
+  ALOHA_RESET_TIMING,
+  ALOHA_SIDES,
+  type AlohaCameraName,
+  type AlohaGeneration,
+  type AlohaGripperProfile,
+  type AlohaSide,
+  alohaImageTopic,
+  resetPoseFromMetadata,
+  VX300S_GRIPPER,
+} from './robots/aloha/constants.js';
+export {
+  type AlohaCameraSpec,
+  type CreateAlohaEnvironmentOptions,
+  type CreatedAloha,
+  createAlohaEnvironment,
+} from './robots/aloha/create.js';
+export {
+  createEmulatedAlohaArms,
+  type DynamixelArmsOptions,
+  type EmulatedAlohaArms,
+  type EmulatedArmsOptions,
+  openSerialAlohaArms,
+  type SerialArmsOptions,
+} from './robots/aloha/dynamixel-transport.js';
+export {
+  AlohaEnvironment,
+  type AlohaEnvironmentOptions,
+  type AlohaMeasuredJoints,
+  type AlohaResetOptions,
+  type AlohaResetOutcome,
+  type AlohaResetTiming,
+} from './robots/aloha/environment.js';
+export {
+  AGENT_ROS2_TYPES,
+  AgentRos2Topics,
+  type AgentRos2TopicsOptions,
+  DEFAULT_ESTOP_TOPIC,
+  DEFAULT_STATUS_TOPIC,
+  type OpenAgentRos2Options,
+  type OpenedAgentRos2,
+  openAgentRos2Topics,
+} from './robots/aloha/ros2-agent-topics.js';
+export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
+export type {
+  AlohaArmState,
+  AlohaArmsState,
+  AlohaArmsTransport,
+  AlohaTransportCapabilities,
+} from './robots/aloha/transport.js';
+export {
+  type BusStats,
+  DynamixelBus,
+  type DynamixelBusOptions,
+  type DynamixelTimer,
+  encodeRegister,
+  type PingResult,
+  type SyncWriteEntry,
+} from './robots/dynamixel/bus.js';
+export {
+  DriveModeBit,
+  ModelNumber,
+  OperatingMode,
+  type OperatingModeValue,
+  type Register,
+  XRegister,
+} from './robots/dynamixel/control-table.js';
+export { CRC16_TABLE, crc16 } from './robots/dynamixel/crc.js';
+export { DynamixelError } from './robots/dynamixel/errors.js';
+export {
+  DynamixelFramer,
+  type FramerOptions,
+  type FramerReject,
+  type FramerStats,
+} from './robots/dynamixel/framer.js';
+export {
+  ALERT_BIT,
+  BROADCAST_ID,
+  buildPacket,
+  buildStatusPacket,
+  type DynamixelPacket,
+  HARDWARE_ERROR_BITS,
+  hardwareErrorNames,
+  Instruction,
+  type InstructionCode,
+  type InstructionPacket,
+  MAX_ID,
+  parsePacket,
+  STATUS_ERROR_NAMES,
+  StatusError,
+  type StatusPacket,
+  statusErrorName,
+  stuff,
+  unstuff,
+} from './robots/dynamixel/packet.js';
+export { openSerialTransport, type SerialTransportOptions } from './robots/dynamixel/serial-transport.js';
+export {
+  type ByteTransport,
+  createMemoryLink,
+  type MemoryLinkOptions,
+} from './robots/dynamixel/transport.js';
+export {
+  ALOHA_VX300S_GRIPPER,
+  ARM_JOINT_NAMES,
+  type ArmJointName,
+  countsToRadians,
+  currentToMilliamps,
+  FOLLOWER_GRIPPER,
+  fingerSeparationToGripperAngle,
+  type GripperConstants,
+  type GripperGeometry,
+  gripperAngleToFinger,
+  normalizeGripperJoint,
+  normalizeGripperPosition,
+  PUPPET_GRIPPER,
+  radiansToCounts,
+  unnormalizeGripperJoint,
+  unnormalizeGripperPosition,
+  VIPERX_ARM_IDS,
+  VIPERX_GRIPPER_ID,
+  VIPERX_SERVOS,
+  VIPERX_SHADOW_IDS,
+  ViperXArm,
+  type ViperXArmOptions,
+  type ViperXServo,
+  type ViperXState,
+  velocityToRadPerSec,
+  viperxArmLimits,
+} from './robots/dynamixel/viperx.js';
+export {
+  type CompressedImageMessage,
+  type ImageMessage,
+  type JointStateMessage,
+  parseCompressedImage,
+  parseImage as parseRosImage,
+  parseJointState,
+  ROS2_TYPES,
+  type StampedMessage,
+} from './robots/ros2/messages.js';
+export { createRclnodejsContext, type RclnodejsContextOptions } from './robots/ros2/rclnodejs-adapter.js';
+export {
+  initRclnodejs,
+  loadRclnodejs,
+  type RclnodejsModule,
+  type RclnodejsNode,
+  rosEnvironmentProblem,
+} from './robots/ros2/rclnodejs-binding.js';
+export {
+  type Ros2Context,
+  type Ros2Node,
+  type Ros2Publisher,
+  type Ros2QosPreset,
+  type Ros2Service,
+  type Ros2ServiceClient,
+  type Ros2ServiceHandler,
+  type Ros2Subscription,
+  type Ros2SubscriptionOptions,
+  resolveRosName,
+} from './robots/ros2/surface.js';
+export {
+  ALOHA_SAFETY_DEFAULTS,
+  type JointLimit,
+  JointLimitSchema,
+  parseSafetyConfig,
+  perTickLimits,
+  type SafetyConfig,
+  SafetyConfigSchema,
+  type SafetyOverrides,
+  SafetyOverridesSchema,
+  type SafetyRobot,
+  safetyConfigFor,
+  UR5_SAFETY_DEFAULTS,
+  type WatchdogConfig,
+  WatchdogConfigSchema,
+} from './safety/config.js';
+export {
+  EStop,
+  type EStopCause,
+  type EStopEvent,
+  type EStopOptions,
+  type EStopResetResult,
+  type EStopSource,
+} from './safety/estop.js';
+export {
+  type AttachKeyboardOptions,
+  type AttachSignalsOptions,
+  attachKeyboard,
+  attachSignals,
+  type KeyboardStream,
+  type SignalTarget,
+} from './safety/estop-inputs.js';
+export { FAULT_CODES, type FaultCode, type LimitEvent, type SafetyFault } from './safety/faults.js';
+export {
+  type GateDecision,
+  type GateInput,
+  type MeasuredJoints,
+  type SafetyCounters,
+  SafetyGate,
+  type SafetyGateOptions,
+} from './safety/gate.js';
+export { type JointVector, type LimiterResult, SafetyLimiter } from './safety/limiter.js';
+export { type PolicyHealth, Watchdog, type WatchdogInput } from './safety/watchdog.js';
+export { type ServeBundleOptions, type ServingBundle, serveBundle } from './server/serve-bundle.js';
+export {
+  type BusEmulatorOptions,
+  DynamixelBusEmulator,
+  type EmulatorClock,
+  type EmulatorFault,
+} from './sim/dynamixel-emulator/bus-emulator.js';
+export {
+  SERVO_MODELS,
+  type ServoModel,
+  XC430_W150,
+  XL430_W250,
+  XM430_W350,
+  XM540_W270,
+} from './sim/dynamixel-emulator/models.js';
+export { createPtyPair, type PtyPair, type PtyPairOptions } from './sim/dynamixel-emulator/pty.js';
+export { type ServedBus, serveEmulatorOnPort } from './sim/dynamixel-emulator/serve-pty.js';
+export {
+  EmulatedServo,
+  type EmulatedServoOptions,
+  type ServoSettings,
+} from './sim/dynamixel-emulator/servo.js';
+export {
+  createViperXBusEmulator,
+  VIPERX_SLEEP_POSE,
+  type ViperXBusOptions,
+} from './sim/dynamixel-emulator/viperx-bus.js';
+export {
+  type EmulateAlohaOptions,
+  type EmulatedAloha,
+  type EmulatedAlohaArm,
+  emulateAloha,
+} from './sim/emulate-aloha.js';
+export { chunkToFloat64, sliceActions } from './transforms/action-slice.js';
+export {
+  ALOHA_CAMERAS,
+  ALOHA_GRIPPER_DIMS,
+  ALOHA_JOINT_FLIP_MASK,
+  type AlohaOptions,
+  alohaInputs,
+  alohaOutputs,
+  encodeAlohaVector,
+  gripperFromAngular,
+  gripperFromAngularInv,
+  gripperToAngular,
+} from './transforms/aloha.js';
+export { absoluteActions, deltaActions, makeBoolMask } from './transforms/delta-actions.js';
+export { discretizeState, discretizeValue } from './transforms/discretize.js';
+export { type DroidOptions, droidInputs, droidOutputs } from './transforms/droid.js';
+export { type FloatImagePolicy, type ParseImageOptions, parseImage, zerosLike } from './transforms/images.js';
+export { type LiberoOptions, liberoInputs, liberoOutputs } from './transforms/libero.js';
+export { type ModelLayoutOptions, modelLayoutInputs, modelLayoutOutputs } from './transforms/model-layout.js';
+export { type NormStats, type NormStatsEntry, parseNormStats } from './transforms/norm-stats.js';
+export { type NormalizationMode, Normalizer } from './transforms/normalize.js';
+export { padToDim } from './transforms/pad.js';
+export {
+  type ModelInputs,
+  type PipelineConfig,
+  type PolicyActions,
+  TransformPipeline,
+} from './transforms/pipeline.js';
+export { cleanPrompt, injectDefaultPrompt, promptText, pyStrip } from './transforms/prompt.js';
+export {
+  createRobotAdapter,
+  type DeltaOptions,
+  type RobotAdapter,
+  type RobotSpec,
+} from './transforms/robot-adapter.js';
+export { loadSentencePiece, type SentencePieceModel } from './transforms/sentencepiece.js';
+export {
+  type PromptFormat,
+  PromptTokenizer,
+  type PromptTokenizerOptions,
+  pi05PromptText,
+  type TokenizedPrompt,
+} from './transforms/tokenizer.js';
+export {
+  type ActionChunk,
+  type AdaptedInputs,
+  IMAGE_SLOTS,
+  type ImageSlot,
+  type PerSlot,
+} from './transforms/types.js';
+export { type Ur5Options, ur5Inputs, ur5Outputs } from './transforms/ur5.js';
