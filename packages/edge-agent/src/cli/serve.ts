@@ -9,6 +9,7 @@ import { OpenpiEdgeError } from '@openpi-edge/client';
 import { type ProviderConfig, parseProviderList } from '../model/execution-providers.js';
 import { ORT_PATH_ENV } from '../model/ort-binding.js';
 import { serveBundle } from '../server/serve-bundle.js';
+import { numberFlag } from './flags.js';
 import type { CliCommand } from './main.js';
 
 /** The committed demo bundle (tiny random-weight π0, ALOHA): the default model. */
@@ -34,18 +35,6 @@ Serves a model bundle over openpi's websocket protocol (openpi clients work unch
   --api-key <key>         require 'Authorization: Api-Key <key>' (default none, like openpi)
   --no-warmup             skip the warm-up chunk
   -h, --help`;
-
-function intOption(name: string, text: string | undefined, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) {
-    throw new OpenpiEdgeError('BAD_ARGUMENT', `--${name} must be an integer >= ${min}, got '${text}'`, {
-      option: name,
-      value: text,
-    });
-  }
-  return n;
-}
 
 /** Applies the per-provider CLI flags to the parsed provider list. */
 function withFlags(
@@ -105,11 +94,11 @@ export const serveCommand: CliCommand = {
       console.log(HELP);
       return 0;
     }
-    const deviceId = intOption('device-id', values['device-id'], 0);
-    const threads = intOption('threads', values.threads, 0);
-    const numSteps = intOption('num-steps', values['num-steps'], 1);
-    const seed = intOption('seed', values.seed, 0);
-    const port = intOption('port', values.port, 0) ?? 8000;
+    const deviceId = numberFlag('device-id', values['device-id'], { min: 0, integer: true });
+    const threads = numberFlag('threads', values.threads, { min: 0, integer: true });
+    const numSteps = numberFlag('num-steps', values['num-steps'], { min: 1, integer: true });
+    const seed = numberFlag('seed', values.seed, { min: 0, integer: true });
+    const port = numberFlag('port', values.port, { min: 0, integer: true }) ?? 8000;
     const fp16 = values['no-trt-fp16'] === true ? false : values['trt-fp16'] === true ? true : undefined;
     const providers = withFlags(
       parseProviderList(values.providers ?? process.env.OPENPI_EDGE_PROVIDERS ?? 'tensorrt,cuda,cpu'),

@@ -13,6 +13,7 @@ import { StatusLine } from '../agent/status-line.js';
 import { DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from '../config/load.js';
 import type { AgentConfigFile } from '../config/schema.js';
 import { attachKeyboard, attachSignals } from '../safety/estop-inputs.js';
+import { numberFlag } from './flags.js';
 import type { CliCommand } from './main.js';
 
 const HELP = `usage: edge-agent start --robot aloha [options]
@@ -53,24 +54,6 @@ loop
   --config <file.json>      config file (flags override it); see docs/agent.md
   --print-config            print the resolved config as JSON and exit
   -h, --help`;
-
-function num(
-  flag: string,
-  text: string | undefined,
-  opts: { min: number; integer?: boolean; exclusive?: boolean },
-): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  const low = opts.exclusive === true ? n <= opts.min : n < opts.min;
-  if (text.trim() === '' || !Number.isFinite(n) || low || (opts.integer === true && !Number.isInteger(n))) {
-    throw new OpenpiEdgeError(
-      'BAD_ARGUMENT',
-      `--${flag} must be ${opts.integer === true ? 'an integer' : 'a number'} ${opts.exclusive === true ? '>' : '>='} ${opts.min}, got '${text}'`,
-      { option: flag, value: text },
-    );
-  }
-  return n;
-}
 
 function parse(argv: string[]) {
   return parseArgs({
@@ -129,7 +112,7 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
     serial: drop({
       portLeft: v['port-left'],
       portRight: v['port-right'],
-      baudRate: num('baud', v.baud, { min: 1, integer: true }),
+      baudRate: numberFlag('baud', v.baud, { min: 1, integer: true }),
     }),
     cameras: drop({ source: v.cameras }),
     ros2: drop({
@@ -141,20 +124,20 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
       dir: v.bundle,
       providers: v.providers?.split(',').map((s) => s.trim()),
       ortPath: v['ort-path'],
-      numSteps: num('num-steps', v['num-steps'], { min: 1, integer: true }),
-      seed: num('seed', v.seed, { min: 0, integer: true }),
-      threads: num('threads', v.threads, { min: 0, integer: true }),
+      numSteps: numberFlag('num-steps', v['num-steps'], { min: 1, integer: true }),
+      seed: numberFlag('seed', v.seed, { min: 0, integer: true }),
+      threads: numberFlag('threads', v.threads, { min: 0, integer: true }),
     }),
     remote: v.policy === undefined ? undefined : { url: v.policy, ...drop({ apiKey: v['api-key'] }) },
     prompt: v.prompt,
-    controlHz: num('hz', v.hz, { min: 0, exclusive: true }),
-    actionHorizon: num('horizon', v.horizon, { min: 1, integer: true }),
+    controlHz: numberFlag('hz', v.hz, { min: 0, exclusive: true }),
+    actionHorizon: numberFlag('horizon', v.horizon, { min: 1, integer: true }),
     broker: v.broker,
-    episodes: num('episodes', v.episodes, { min: 1, integer: true }),
-    maxSteps: num('max-steps', v['max-steps'], { min: 0, integer: true }),
-    policyTimeoutMs: num('policy-timeout', v['policy-timeout'], { min: 1, integer: true }),
+    episodes: numberFlag('episodes', v.episodes, { min: 1, integer: true }),
+    maxSteps: numberFlag('max-steps', v['max-steps'], { min: 0, integer: true }),
+    policyTimeoutMs: numberFlag('policy-timeout', v['policy-timeout'], { min: 1, integer: true }),
     reset: v['no-reset'] === true ? false : undefined,
-    statusIntervalMs: num('status-interval', v['status-interval'], { min: 0, integer: true }),
+    statusIntervalMs: numberFlag('status-interval', v['status-interval'], { min: 0, integer: true }),
   };
   if (v.policy !== undefined && raw.bundle !== undefined && raw.bundle.dir === undefined) {
     throw new OpenpiEdgeError(
