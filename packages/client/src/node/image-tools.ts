@@ -3,6 +3,7 @@
  * `resize_with_pad`), `convertToUint8`, and HWC/CHW layout helpers. See docs/image-tools.md.
  */
 import { OpenpiEdgeError } from '../errors.js';
+import { fromHalfBits, roundToHalf } from '../float16.js';
 import type { DataOf, DType, NDArray, TypedArray } from '../ndarray.js';
 import { sizeOf } from '../ndarray.js';
 import { type PassOrder, resizeRgb8 } from './pillow-resample.js';
@@ -169,34 +170,6 @@ export interface ConvertToUint8Options {
   outOfRange?: OutOfRangePolicy;
 }
 
-/** IEEE half bits -> number. */
-export function halfToNumber(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/** Rounds a number to the nearest IEEE half (ties to even), as numpy's float16 arithmetic does. */
-export function roundToHalf(v: number): number {
-  if (!Number.isFinite(v) || v === 0) return v;
-  const a = Math.abs(v);
-  if (a >= 65520) return v > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-  // Spacing of halfs around a: 2^(e-10) for normals (e >= -14), 2^-24 for subnormals.
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e -= 1;
-  else if (2 ** (e + 1) <= a) e += 1;
-  if (e < -14) e = -14;
-  const ulp = 2 ** (e - 10);
-  const q = a / ulp;
-  let r = Math.round(q);
-  if (r - q === 0.5 && r % 2 === 1) r -= 1; // Math.round rounds .5 up; numpy rounds ties to even
-  const out = r * ulp;
-  return v < 0 ? -out : out;
-}
-
 function castToUint8(v: number, policy: OutOfRangePolicy): number {
   if (policy === 'clamp') {
     if (!(v > 0)) return 0; // negatives, -0, NaN
@@ -234,7 +207,7 @@ export function convertToUint8<D extends DType>(
     for (let i = 0; i < n; i++) out[i] = castToUint8(Math.fround(255 * (d[i] as number)), policy);
   } else {
     const d = img.data as Uint16Array;
-    for (let i = 0; i < n; i++) out[i] = castToUint8(roundToHalf(255 * halfToNumber(d[i] as number)), policy);
+    for (let i = 0; i < n; i++) out[i] = castToUint8(roundToHalf(255 * fromHalfBits(d[i] as number)), policy);
   }
   return { dtype: 'uint8', shape: [...img.shape], data: out };
 }
