@@ -14,7 +14,6 @@
 import { ndarray } from '../packages/client/src/ndarray.js';
 import type { ClosablePolicy, Obs } from '../packages/client/src/policy.js';
 import { type AgentRunSummary, AlohaAgent } from '../packages/edge-agent/src/agent/aloha-agent.js';
-import { captureImages } from '../packages/edge-agent/src/agent/capture-images.js';
 import { resolveConfig } from '../packages/edge-agent/src/config/load.js';
 import type { AgentConfigFile } from '../packages/edge-agent/src/config/schema.js';
 import { ALOHA_DEFAULT_RESET_POSE } from '../packages/edge-agent/src/robots/aloha/constants.js';
@@ -60,7 +59,7 @@ async function runAgent(
       const stateOnly = gated.getObservation.bind(gated);
       gated.getObservation = async () => ({
         ...(await stateOnly()),
-        images: await captureImages(agent.environment.cameras),
+        images: await agent.environment.captureImages(),
       });
     }
     const stalls: number[] = [];
@@ -164,7 +163,7 @@ export async function run(): Promise<string[]> {
         warmup: 10,
         iterations: 100,
       }),
-      await measure('4 camera images on demand (once per chunk)', () => captureImages(env.cameras), {
+      await measure('4 camera images on demand (once per chunk)', () => env.captureImages(), {
         warmup: 5,
         iterations: 40,
       }),

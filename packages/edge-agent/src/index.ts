@@ -5,7 +5,7 @@ export {
   cpuThreads,
   formatSummary,
 } from './agent/aloha-agent.js';
-export { type CaptureImagesOptions, captureImages } from './agent/capture-images.js';
+export { captureImages } from './agent/capture-images.js';
 export { GatedEnvironment, type GatedEnvironmentOptions, type GateTally } from './agent/gated-environment.js';
 export { GuardedAgent, type GuardedAgentOptions, NO_ACTION } from './agent/guarded-agent.js';
 export { type ImageCapture, ImagesOnDemandPolicy } from './agent/images-on-demand.js';
