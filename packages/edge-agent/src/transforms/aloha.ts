@@ -4,6 +4,8 @@
  * All arithmetic is float64, as numpy computes it (`int64 flip mask * state` promotes to float64).
  */
 import { isNDArray, type NDArray, type Value } from '@openpi-edge/client';
+import { VX300S_GRIPPER } from '../robots/aloha/constants.js';
+import { PUPPET_GRIPPER } from '../robots/dynamixel/viperx.js';
 import { sliceActions } from './action-slice.js';
 import { type FloatImagePolicy, parseImage, zerosLike } from './images.js';
 import { badObservation, describeValue, requireVector } from './obs-access.js';
@@ -18,18 +20,18 @@ export const ALOHA_GRIPPER_DIMS: readonly number[] = [6, 13];
 /** Camera names `AlohaInputs` accepts (`EXPECTED_CAMERAS`); any other name is an error. */
 export const ALOHA_CAMERAS = ['cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'] as const;
 
-/** Puppet gripper linear position closed/open, metres (Aloha `PUPPET_GRIPPER_POSITION_CLOSE/OPEN`). */
-const PUPPET_GRIPPER_POSITION_CLOSE = 0.01844;
-const PUPPET_GRIPPER_POSITION_OPEN = 0.058;
-/** Interbotix gripper linkage, metres. */
-const HORN_RADIUS = 0.022;
-const ARM_LENGTH = 0.036;
+// openpi's AlohaInputs/AlohaOutputs use the ACT/openpi puppet gripper constants (PUPPET_GRIPPER: linear position
+// close/open in metres, joint close/open in radians) and the Interbotix vx300s linkage (VX300S_GRIPPER); both are
+// defined once, with the ViperX driver and the ALOHA robot constants.
+const PUPPET_GRIPPER_POSITION_CLOSE = PUPPET_GRIPPER.positionClose;
+const PUPPET_GRIPPER_POSITION_OPEN = PUPPET_GRIPPER.positionOpen;
+const HORN_RADIUS = VX300S_GRIPPER.hornRadius;
+const ARM_LENGTH = VX300S_GRIPPER.armLength;
 /** pi0 gripper range in radians (encoder counts 2405..3110 of 4096, zero at 2048). */
 const PI0_GRIPPER_MIN = 0.5476;
 const PI0_GRIPPER_MAX = 1.6296;
-/** Puppet gripper joint closed/open, radians (Aloha `PUPPET_GRIPPER_JOINT_CLOSE/OPEN`). */
-const PUPPET_GRIPPER_JOINT_CLOSE = -0.6213;
-const PUPPET_GRIPPER_JOINT_OPEN = 1.491;
+const PUPPET_GRIPPER_JOINT_CLOSE = PUPPET_GRIPPER.jointClose;
+const PUPPET_GRIPPER_JOINT_OPEN = PUPPET_GRIPPER.jointOpen;
 
 const normalize = (x: number, lo: number, hi: number): number => (x - lo) / (hi - lo);
 const unnormalize = (x: number, lo: number, hi: number): number => x * (hi - lo) + lo;
