@@ -119,6 +119,12 @@ export interface RunUntilOptions {
   maxAdvanceMs?: number;
   /** Macrotask turns without any pending timer before declaring a deadlock. Default 10000. */
   maxIdleTurns?: number;
+  /**
+   * Real (wall-clock) ms without any pending timer that must also pass before declaring a deadlock. Default 5000.
+   * Awaited work may wait on real I/O that the virtual clock cannot see (a native onnxruntime session being
+   * created, a WASM module compiling); on a loaded machine that outlasts any fixed number of turns.
+   */
+  minIdleMs?: number;
 }
 
 /**
@@ -204,7 +210,7 @@ export class ManualClock implements Clock {
    */
   async runUntil<T>(
     promise: Promise<T>,
-    { maxAdvanceMs = Infinity, maxIdleTurns = 10_000 }: RunUntilOptions = {},
+    { maxAdvanceMs = Infinity, maxIdleTurns = 10_000, minIdleMs = 5_000 }: RunUntilOptions = {},
   ): Promise<T> {
     let settled = false;
     const watched = promise.then(
@@ -220,14 +226,18 @@ export class ManualClock implements Clock {
     watched.catch(() => {});
     const limit = this.#now + maxAdvanceMs;
     let idle = 0;
+    let idleSince = 0;
     while (!settled) {
       await macrotask();
       if (settled) break;
       const next = this.#timers[0];
       if (next === undefined) {
-        if (++idle > maxIdleTurns) {
+        if (idle++ === 0) idleSince = performance.now();
+        if (idle > maxIdleTurns && performance.now() - idleSince >= minIdleMs) {
           throw new OpenpiEdgeError('BAD_ARGUMENT', 'ManualClock.runUntil: deadlock, nothing pending', {
             now: this.#now,
+            idleTurns: idle,
+            idleMs: performance.now() - idleSince,
           });
         }
         continue;
