@@ -30,7 +30,12 @@ export type ErrorCode =
   | 'NO_EXECUTION_PROVIDER' // no onnxruntime execution provider in the configured list could create a session (context: reasons)
   | 'INFERENCE_FAILED' // onnxruntime failed while running a graph (context: graph, step)
   | 'ROS2_UNAVAILABLE' // ROS 2 is not sourced or rclnodejs cannot be loaded (context: missing, distro)
-  | 'CAMERA_STALE'; // a camera has no frame, or its newest frame is older than allowed (context: camera, ageMs, maxAgeMs)
+  | 'CAMERA_STALE' // a camera has no frame, or its newest frame is older than allowed (context: camera, ageMs, maxAgeMs)
+  | 'WORKER_CRASHED' // the policy worker thread exited or threw outside a request (context: exitCode, restarts)
+  | 'WORKER_HUNG' // the policy worker did not answer a request in time and was terminated (context: op, timeoutMs)
+  | 'CONFIG_MISMATCH' // the configuration asks for something the policy or robot cannot serve (context: what, expected, got)
+  | 'ROBOT_FAULT' // the robot reported a fault (servo error, protective stop, lost link) (context: robot, fault)
+  | 'UNSAFE_TARGET'; // a motion target outside the safety limits was refused (context: joint, value, min, max)
 
 export class OpenpiEdgeError extends Error {
   readonly code: ErrorCode;
