@@ -17,7 +17,7 @@ import { type AgentRunSummary, AlohaAgent } from '../packages/edge-agent/src/age
 import { resolveConfig } from '../packages/edge-agent/src/config/load.js';
 import type { AgentConfigFile } from '../packages/edge-agent/src/config/schema.js';
 import { ALOHA_DEFAULT_RESET_POSE } from '../packages/edge-agent/src/robots/aloha/constants.js';
-import { emulateAloha } from '../packages/edge-agent/src/sim/emulate-aloha.js';
+import { emulateAloha } from '../packages/edge-agent/src/robots/aloha/emulate.js';
 import { measure, printTable, type Stats, summarize } from './lib.js';
 
 const STEPS = Number(process.env.OPENPI_EDGE_ALOHA_BENCH_STEPS ?? 500);

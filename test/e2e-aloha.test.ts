@@ -13,7 +13,7 @@ import { XRegister } from '../packages/edge-agent/src/robots/dynamixel/control-t
 import { countsToRadians, VIPERX_ARM_IDS } from '../packages/edge-agent/src/robots/dynamixel/viperx.js';
 import { ALOHA_SAFETY_DEFAULTS } from '../packages/edge-agent/src/safety/config.js';
 import type { GateDecision } from '../packages/edge-agent/src/safety/gate.js';
-import { type EmulatedAloha, emulateAloha } from '../packages/edge-agent/src/sim/emulate-aloha.js';
+import { type EmulatedAloha, emulateAloha } from '../packages/edge-agent/src/robots/aloha/emulate.js';
 import { type CliProcess, runCli, stopChild } from '../packages/edge-agent/test/agent/helpers.js';
 
 const limits = ALOHA_SAFETY_DEFAULTS.joints;

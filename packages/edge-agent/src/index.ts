@@ -11,7 +11,7 @@ export { GuardedAgent, type GuardedAgentOptions, NO_ACTION } from './agent/guard
 export { type ImageCapture, ImagesOnDemandPolicy } from './agent/images-on-demand.js';
 export { LoopStats, type Percentiles, percentiles } from './agent/loop-stats.js';
 export { PolicyMonitor } from './agent/policy-monitor.js';
-export { viperxJointRanges, withServoLimits } from './agent/servo-limits.js';
+export { viperxJointRanges, withServoLimits } from './robots/aloha/servo-limits.js';
 export {
   describeControl,
   describeLimits,
@@ -146,7 +146,7 @@ export {
   type OpenAgentRos2Options,
   type OpenedAgentRos2,
   openAgentRos2Topics,
-} from './robots/aloha/ros2-agent-topics.js';
+} from './ros2/agent-topics.js';
 export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
 export type {
   AlohaArmState,
@@ -242,15 +242,15 @@ export {
   parseJointState,
   ROS2_TYPES,
   type StampedMessage,
-} from './robots/ros2/messages.js';
-export { createRclnodejsContext, type RclnodejsContextOptions } from './robots/ros2/rclnodejs-adapter.js';
+} from './ros2/messages.js';
+export { createRclnodejsContext, type RclnodejsContextOptions } from './ros2/rclnodejs-adapter.js';
 export {
   initRclnodejs,
   loadRclnodejs,
   type RclnodejsModule,
   type RclnodejsNode,
   rosEnvironmentProblem,
-} from './robots/ros2/rclnodejs-binding.js';
+} from './ros2/rclnodejs-binding.js';
 export {
   type Ros2Context,
   type Ros2Node,
@@ -262,7 +262,7 @@ export {
   type Ros2Subscription,
   type Ros2SubscriptionOptions,
   resolveRosName,
-} from './robots/ros2/surface.js';
+} from './ros2/surface.js';
 export {
   ALOHA_SAFETY_DEFAULTS,
   type JointLimit,
@@ -312,7 +312,7 @@ export {
   DynamixelBusEmulator,
   type EmulatorClock,
   type EmulatorFault,
-} from './sim/dynamixel-emulator/bus-emulator.js';
+} from './robots/dynamixel/emulator/bus-emulator.js';
 export {
   SERVO_MODELS,
   type ServoModel,
@@ -320,25 +320,25 @@ export {
   XL430_W250,
   XM430_W350,
   XM540_W270,
-} from './sim/dynamixel-emulator/models.js';
-export { createPtyPair, type PtyPair, type PtyPairOptions } from './sim/dynamixel-emulator/pty.js';
-export { type ServedBus, serveEmulatorOnPort } from './sim/dynamixel-emulator/serve-pty.js';
+} from './robots/dynamixel/emulator/models.js';
+export { createPtyPair, type PtyPair, type PtyPairOptions } from './robots/dynamixel/emulator/pty.js';
+export { type ServedBus, serveEmulatorOnPort } from './robots/dynamixel/emulator/serve-pty.js';
 export {
   EmulatedServo,
   type EmulatedServoOptions,
   type ServoSettings,
-} from './sim/dynamixel-emulator/servo.js';
+} from './robots/dynamixel/emulator/servo.js';
 export {
   createViperXBusEmulator,
   VIPERX_SLEEP_POSE,
   type ViperXBusOptions,
-} from './sim/dynamixel-emulator/viperx-bus.js';
+} from './robots/dynamixel/emulator/viperx-bus.js';
 export {
   type EmulateAlohaOptions,
   type EmulatedAloha,
   type EmulatedAlohaArm,
   emulateAloha,
-} from './sim/emulate-aloha.js';
+} from './robots/aloha/emulate.js';
 export { chunkToFloat64, sliceActions } from './transforms/action-slice.js';
 export {
   ALOHA_CAMERAS,

@@ -31,7 +31,7 @@ import {
   createAlohaEnvironment,
 } from '../robots/aloha/create.js';
 import type { AlohaEnvironment } from '../robots/aloha/environment.js';
-import { type OpenedAgentRos2, openAgentRos2Topics } from '../robots/aloha/ros2-agent-topics.js';
+import { type OpenedAgentRos2, openAgentRos2Topics } from '../ros2/agent-topics.js';
 import { safetyConfigFor } from '../safety/config.js';
 import type { EStopCause, EStopSource } from '../safety/estop.js';
 import { type SafetyCounters, SafetyGate } from '../safety/gate.js';
@@ -41,7 +41,7 @@ import { GuardedAgent } from './guarded-agent.js';
 import { ImagesOnDemandPolicy } from './images-on-demand.js';
 import { LoopStats, type Percentiles, percentiles } from './loop-stats.js';
 import { PolicyMonitor } from './policy-monitor.js';
-import { withServoLimits } from './servo-limits.js';
+import { withServoLimits } from '../robots/aloha/servo-limits.js';
 import { describeControl, describeLimits, type StartupReport } from './startup-report.js';
 import type { StatusSnapshot } from './status-line.js';
 

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { ALOHA_DEFAULT_RESET_POSE } from '../robots/aloha/constants.js';
-import { emulateAloha } from '../sim/emulate-aloha.js';
+import { emulateAloha } from '../robots/aloha/emulate.js';
 import type { CliCommand } from './main.js';
 
 const HELP = `usage: edge-agent emulate aloha [options]

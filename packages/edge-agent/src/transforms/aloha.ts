@@ -4,9 +4,8 @@
  * All arithmetic is float64, as numpy computes it (`int64 flip mask * state` promotes to float64).
  */
 import { isNDArray, type NDArray, type Value } from '@openpi-edge/client';
-import { VX300S_GRIPPER } from '../robots/aloha/constants.js';
-import { PUPPET_GRIPPER } from '../robots/dynamixel/viperx.js';
 import { sliceActions } from './action-slice.js';
+import { PUPPET_GRIPPER, VX300S_GRIPPER } from './aloha-gripper.js';
 import { type FloatImagePolicy, parseImage, zerosLike } from './images.js';
 import { badObservation, describeValue, requireVector } from './obs-access.js';
 import type { ActionChunk, AdaptedInputs } from './types.js';

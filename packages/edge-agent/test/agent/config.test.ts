@@ -198,7 +198,7 @@ describe('CLI flags', () => {
 
 describe('servo limits', () => {
   it('tightens the URDF ranges to one count inside the ViperX position limits, so clamped goals are accepted', async () => {
-    const { withServoLimits } = await import('../../src/agent/servo-limits.js');
+    const { withServoLimits } = await import('../../src/robots/aloha/servo-limits.js');
     const { safetyConfigFor } = await import('../../src/safety/config.js');
     const { radiansToCounts, VIPERX_SERVOS } = await import('../../src/robots/dynamixel/viperx.js');
     const base = safetyConfigFor('aloha');

@@ -9,7 +9,7 @@ import { AlohaAgent } from '../../src/agent/aloha-agent.js';
 import { resolveConfig } from '../../src/config/load.js';
 import type { EmulatedAlohaArms } from '../../src/robots/aloha/dynamixel-transport.js';
 import { Instruction } from '../../src/robots/dynamixel/packet.js';
-import { VIPERX_SLEEP_POSE } from '../../src/sim/dynamixel-emulator/viperx-bus.js';
+import { VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
 
 let agent: AlohaAgent | undefined;
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlohaAgent } from '../../src/agent/aloha-agent.js';
 import { DEMO_BUNDLE_DIR, resolveConfig } from '../../src/config/load.js';
 import { OnnxPolicy } from '../../src/policy/onnx-policy.js';
-import { AGENT_ROS2_TYPES } from '../../src/robots/aloha/ros2-agent-topics.js';
+import { AGENT_ROS2_TYPES } from '../../src/ros2/agent-topics.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 import { startXsSdkPeer } from '../ros2/xs-sdk-peer.js';
 

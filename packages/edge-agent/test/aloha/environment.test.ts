@@ -19,7 +19,7 @@ import type { AlohaArmsTransport } from '../../src/robots/aloha/transport.js';
 import { XRegister } from '../../src/robots/dynamixel/control-table.js';
 import { Instruction } from '../../src/robots/dynamixel/packet.js';
 import { countsToRadians, radiansToCounts } from '../../src/robots/dynamixel/viperx.js';
-import { ROS2_TYPES } from '../../src/robots/ros2/messages.js';
+import { ROS2_TYPES } from '../../src/ros2/messages.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 
 const RAD_PER_COUNT = Math.PI / 2048;

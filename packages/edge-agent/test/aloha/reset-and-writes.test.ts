@@ -15,7 +15,7 @@ import { AlohaEnvironment } from '../../src/robots/aloha/environment.js';
 import { XRegister } from '../../src/robots/dynamixel/control-table.js';
 import { Instruction, type InstructionPacket } from '../../src/robots/dynamixel/packet.js';
 import { radiansToCounts } from '../../src/robots/dynamixel/viperx.js';
-import { VIPERX_SLEEP_POSE } from '../../src/sim/dynamixel-emulator/viperx-bus.js';
+import { VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
 
 const RAD_PER_COUNT = Math.PI / 2048;
 const POSE = [0, -0.96, 1.16, 0, -0.3, 0];

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ALOHA_CAMERA_NAMES, alohaImageTopic } from '../../src/robots/aloha/constants.js';
 import { createAlohaEnvironment } from '../../src/robots/aloha/create.js';
 import { Ros2AlohaArms } from '../../src/robots/aloha/ros2-transport.js';
-import { ROS2_TYPES } from '../../src/robots/ros2/messages.js';
+import { ROS2_TYPES } from '../../src/ros2/messages.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 import { startXsSdkPeer } from '../ros2/xs-sdk-peer.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createAlohaEnvironment } from '../../src/robots/aloha/create.js';
 import { OperatingMode, XRegister } from '../../src/robots/dynamixel/control-table.js';
 import { radiansToCounts } from '../../src/robots/dynamixel/viperx.js';
-import { emulateAloha } from '../../src/sim/emulate-aloha.js';
+import { emulateAloha } from '../../src/robots/aloha/emulate.js';
 
 const HOME = [0, -0.96, 1.16, 0, -0.3, 0];
 

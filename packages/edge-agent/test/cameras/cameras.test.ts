@@ -8,7 +8,7 @@ import { FfmpegCamera, ffmpegArgs } from '../../src/io/cameras/ffmpeg-camera.js'
 import { frameToRgb } from '../../src/io/cameras/frame-convert.js';
 import { GeneratedCamera, generatedPattern } from '../../src/io/cameras/generated-camera.js';
 import { RosImageCamera } from '../../src/io/cameras/ros-image-camera.js';
-import { ROS2_TYPES } from '../../src/robots/ros2/messages.js';
+import { ROS2_TYPES } from '../../src/ros2/messages.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 
 const settle = () => new Promise((r) => setImmediate(r));

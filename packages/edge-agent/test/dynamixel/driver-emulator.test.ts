@@ -12,7 +12,7 @@ import {
   VIPERX_ARM_IDS,
   ViperXArm,
 } from '../../src/robots/dynamixel/viperx.js';
-import { createViperXBusEmulator, VIPERX_SLEEP_POSE } from '../../src/sim/dynamixel-emulator/viperx-bus.js';
+import { createViperXBusEmulator, VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
 
 /** Timeouts without waiting: a sleep "expires" after a few macrotasks, long after in-memory replies arrive. */
 class InstantTimer implements DynamixelTimer {

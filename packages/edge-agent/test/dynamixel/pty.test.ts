@@ -12,8 +12,8 @@ import { DynamixelBus } from '../../src/robots/dynamixel/bus.js';
 import { XRegister } from '../../src/robots/dynamixel/control-table.js';
 import { openSerialTransport } from '../../src/robots/dynamixel/serial-transport.js';
 import { radiansToCounts, ViperXArm } from '../../src/robots/dynamixel/viperx.js';
-import { VIPERX_SLEEP_POSE } from '../../src/sim/dynamixel-emulator/viperx-bus.js';
-import { emulateAloha } from '../../src/sim/emulate-aloha.js';
+import { VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
+import { emulateAloha } from '../../src/robots/aloha/emulate.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const cleanups: Array<() => Promise<void>> = [];
@@ -82,7 +82,7 @@ describe("ROBOTIS' dynamixel-sdk (Python) ↔ emulator runner over a pty", () =>
         '--conditions=source',
         '--import',
         'tsx',
-        'packages/edge-agent/src/sim/dynamixel-emulator/run-viperx.ts',
+        'packages/edge-agent/src/robots/dynamixel/emulator/run-viperx.ts',
       ],
       { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
     );

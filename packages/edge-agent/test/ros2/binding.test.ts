@@ -1,7 +1,7 @@
 /** The rclnodejs guard: ROS 2 not sourced → a clear ROS2_UNAVAILABLE before any import is attempted. */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { loadRclnodejs, rosEnvironmentProblem } from '../../src/robots/ros2/rclnodejs-binding.js';
+import { loadRclnodejs, rosEnvironmentProblem } from '../../src/ros2/rclnodejs-binding.js';
 
 function rclnodejsInstalled(): boolean {
   try {

@@ -3,8 +3,8 @@
  * set (a sourced ROS 2 with rclnodejs installed). Uses only standard message types so any ROS 2 install works.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRclnodejsContext } from '../../src/robots/ros2/rclnodejs-adapter.js';
-import { type Ros2Context, resolveRosName } from '../../src/robots/ros2/surface.js';
+import { createRclnodejsContext } from '../../src/ros2/rclnodejs-adapter.js';
+import { type Ros2Context, resolveRosName } from '../../src/ros2/surface.js';
 import { FakeRos2Graph } from './fake-ros2.js';
 
 const backends: Array<{ name: string; make: () => Promise<Ros2Context> }> = [

@@ -15,7 +15,7 @@ import {
   type Ros2Subscription,
   type Ros2SubscriptionOptions,
   resolveRosName,
-} from '../../src/robots/ros2/surface.js';
+} from '../../src/ros2/surface.js';
 
 export interface Publication {
   topic: string;

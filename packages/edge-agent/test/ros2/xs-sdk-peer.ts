@@ -6,8 +6,8 @@
 
 import { VX300S_GRIPPER } from '../../src/robots/aloha/constants.js';
 import { gripperAngleToFinger } from '../../src/robots/dynamixel/viperx.js';
-import { ROS2_TYPES } from '../../src/robots/ros2/messages.js';
-import type { Ros2Node } from '../../src/robots/ros2/surface.js';
+import { ROS2_TYPES } from '../../src/ros2/messages.js';
+import type { Ros2Node } from '../../src/ros2/surface.js';
 
 export interface XsSdkPeer {
   arm: number[];

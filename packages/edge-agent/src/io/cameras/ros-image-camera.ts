@@ -4,8 +4,8 @@
  * clock). A message that fails validation is counted and reported through `failure` until a good one arrives.
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
-import { parseCompressedImage, parseImage, ROS2_TYPES } from '../../robots/ros2/messages.js';
-import type { Ros2Node, Ros2QosPreset, Ros2Subscription } from '../../robots/ros2/surface.js';
+import { parseCompressedImage, parseImage, ROS2_TYPES } from '../../ros2/messages.js';
+import type { Ros2Node, Ros2QosPreset, Ros2Subscription } from '../../ros2/surface.js';
 import { type CameraFrame, type CameraSource, FrameSlot, type LatestFrame } from './camera-source.js';
 
 export interface RosImageCameraOptions {

@@ -2,6 +2,8 @@
  * ALOHA constants: the two gripper generations, ROS namespaces, cameras, poses, rates. Values from robots.md
  * §1.7–1.10 and openpi-compat.md §6.1; the gripper constant sets themselves live with the ViperX driver.
  */
+
+import { VX300S_GRIPPER } from '../../transforms/aloha-gripper.js';
 import {
   ALOHA_VX300S_GRIPPER,
   FOLLOWER_GRIPPER,
@@ -24,8 +26,7 @@ export interface AlohaGripperProfile {
 /** `openpi`: ACT / openpi aloha_real (ROS 1, PUPPET_*, `vx300s` geometry); `trossen`: Trossen ROS 2 ALOHA (FOLLOWER_*). */
 export type AlohaGeneration = 'openpi' | 'trossen';
 
-/** Interbotix `vx300s` gripper (horn radius 0.022 m, arm length 0.036 m): PUPPET_* positions follow from it. */
-export const VX300S_GRIPPER: GripperGeometry = { hornRadius: 0.022, armLength: 0.036 };
+export { VX300S_GRIPPER };
 
 export const ALOHA_GRIPPER_PROFILES: Readonly<Record<AlohaGeneration, AlohaGripperProfile>> = {
   openpi: { name: 'openpi', constants: PUPPET_GRIPPER, geometry: VX300S_GRIPPER },

@@ -7,10 +7,10 @@ import type { CameraSource } from '../../io/cameras/camera-source.js';
 import { FfmpegCamera } from '../../io/cameras/ffmpeg-camera.js';
 import { GeneratedCamera } from '../../io/cameras/generated-camera.js';
 import { RosImageCamera } from '../../io/cameras/ros-image-camera.js';
-import type { ViperXBusOptions } from '../../sim/dynamixel-emulator/viperx-bus.js';
+import { createRclnodejsContext } from '../../ros2/rclnodejs-adapter.js';
+import type { Ros2Context, Ros2Node } from '../../ros2/surface.js';
 import type { DynamixelBusOptions } from '../dynamixel/bus.js';
-import { createRclnodejsContext } from '../ros2/rclnodejs-adapter.js';
-import type { Ros2Context, Ros2Node } from '../ros2/surface.js';
+import type { ViperXBusOptions } from '../dynamixel/emulator/viperx-bus.js';
 import {
   ALOHA_CAMERA_NAMES,
   ALOHA_GRIPPER_PROFILES,

@@ -4,9 +4,9 @@
  * robot takes (packets, CRC, sync read/write).
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
-import type { DynamixelBusEmulator } from '../../sim/dynamixel-emulator/bus-emulator.js';
-import { createViperXBusEmulator, type ViperXBusOptions } from '../../sim/dynamixel-emulator/viperx-bus.js';
 import { DynamixelBus, type DynamixelBusOptions } from '../dynamixel/bus.js';
+import type { DynamixelBusEmulator } from '../dynamixel/emulator/bus-emulator.js';
+import { createViperXBusEmulator, type ViperXBusOptions } from '../dynamixel/emulator/viperx-bus.js';
 import { openSerialTransport } from '../dynamixel/serial-transport.js';
 import { type ByteTransport, createMemoryLink } from '../dynamixel/transport.js';
 import { gripperAngleToFinger, ViperXArm } from '../dynamixel/viperx.js';

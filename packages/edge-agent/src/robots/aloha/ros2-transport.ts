@@ -5,8 +5,8 @@
  * `set_operating_modes` and `torque_enable` services.
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
-import { parseJointState, ROS2_TYPES } from '../ros2/messages.js';
-import type { Ros2Node, Ros2Publisher, Ros2ServiceClient } from '../ros2/surface.js';
+import { parseJointState, ROS2_TYPES } from '../../ros2/messages.js';
+import type { Ros2Node, Ros2Publisher, Ros2ServiceClient } from '../../ros2/surface.js';
 import { ALOHA_NAMESPACES, ALOHA_SIDES, type AlohaSide } from './constants.js';
 import type { AlohaArmState, AlohaArmsState, AlohaArmsTransport } from './transport.js';
 

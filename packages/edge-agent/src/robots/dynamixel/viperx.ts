@@ -9,9 +9,17 @@
  * to their own IDs.
  */
 import { OpenpiEdgeError } from '@openpi-edge/client';
+import {
+  type GripperConstants,
+  type GripperGeometry,
+  PUPPET_GRIPPER,
+} from '../../transforms/aloha-gripper.js';
 import type { DynamixelBus } from './bus.js';
 import { decodeLE, encodeLE } from './bytes.js';
 import { ModelNumber, OperatingMode, XRegister } from './control-table.js';
+
+// The gripper constant sets the models were trained with live with openpi's transforms; re-exported for the driver's users.
+export { type GripperConstants, type GripperGeometry, PUPPET_GRIPPER };
 
 export const ARM_JOINT_NAMES = [
   'waist',
@@ -158,11 +166,6 @@ export function viperxArmLimits(
   });
 }
 
-/** Swing-arm gripper geometry from the motor config (metres). */
-export interface GripperGeometry {
-  hornRadius: number;
-  armLength: number;
-}
 /** `aloha_vx300s`: horn radius 0.0275 m, arm length 0.035 m. */
 export const ALOHA_VX300S_GRIPPER: GripperGeometry = { hornRadius: 0.0275, armLength: 0.035 };
 
@@ -180,26 +183,12 @@ export function fingerSeparationToGripperAngle(d: number, g: GripperGeometry = A
   return Math.PI / 2 - Math.acos((r * r + h * h - g.armLength ** 2) / (2 * r * h));
 }
 
-/** One generation of ALOHA gripper constants (robots.md §1.7). Positions in m, joints in rad. */
-export interface GripperConstants {
-  positionOpen: number;
-  positionClose: number;
-  jointOpen: number;
-  jointClose: number;
-}
 /** Trossen ALOHA (ROS 2, `aloha/constants.py`) FOLLOWER_* constants. */
 export const FOLLOWER_GRIPPER: GripperConstants = {
   positionOpen: 0.0579,
   positionClose: 0.044,
   jointOpen: 1.6214,
   jointClose: 0.6197,
-};
-/** ACT / openpi (ROS 1) PUPPET_* constants. */
-export const PUPPET_GRIPPER: GripperConstants = {
-  positionOpen: 0.058,
-  positionClose: 0.01844,
-  jointOpen: 1.491,
-  jointClose: -0.6213,
 };
 
 /** Finger position (m) → normalized 0 = closed, 1 = open (not clamped, as in ALOHA). */

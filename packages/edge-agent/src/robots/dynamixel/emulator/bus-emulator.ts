@@ -8,17 +8,17 @@
  * Not modelled: Return Delay Time, baud rate (any line rate works), Fast Sync/Bulk Read, indirect addresses,
  * Homing Offset in Present Position, bus watchdog.
  */
-import { decodeLE, encodeLE } from '../../robots/dynamixel/bytes.js';
-import { XRegister } from '../../robots/dynamixel/control-table.js';
-import { DynamixelFramer, type FramerReject } from '../../robots/dynamixel/framer.js';
+import { decodeLE, encodeLE } from '../bytes.js';
+import { XRegister } from '../control-table.js';
+import { DynamixelFramer, type FramerReject } from '../framer.js';
 import {
   BROADCAST_ID,
   buildStatusPacket,
   Instruction,
   type InstructionPacket,
   StatusError,
-} from '../../robots/dynamixel/packet.js';
-import type { ByteTransport } from '../../robots/dynamixel/transport.js';
+} from '../packet.js';
+import type { ByteTransport } from '../transport.js';
 import { EmulatedServo, type EmulatedServoOptions } from './servo.js';
 
 /** Monotonic milliseconds. */

@@ -1,7 +1,7 @@
 /**
  * Serves an emulated bus on a serial path (one end of a pty pair, or a real port wired to a driver under test).
  */
-import { openSerialTransport } from '../../robots/dynamixel/serial-transport.js';
+import { openSerialTransport } from '../serial-transport.js';
 import type { DynamixelBusEmulator } from './bus-emulator.js';
 
 export interface ServedBus {

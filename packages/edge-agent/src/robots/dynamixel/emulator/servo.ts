@@ -7,15 +7,9 @@
  * Time comes from an injected `now()` (ms); state is advanced lazily whenever the servo is accessed, so no timers
  * run. [inferred] Enabling torque sets Goal Position to the present position (the servo holds where it is).
  */
-import { decodeLE, encodeLE } from '../../robots/dynamixel/bytes.js';
-import {
-  DriveModeBit,
-  OperatingMode,
-  type Register,
-  X_TABLE_END,
-  XRegister,
-} from '../../robots/dynamixel/control-table.js';
-import { StatusError } from '../../robots/dynamixel/packet.js';
+import { decodeLE, encodeLE } from '../bytes.js';
+import { DriveModeBit, OperatingMode, type Register, X_TABLE_END, XRegister } from '../control-table.js';
+import { StatusError } from '../packet.js';
 import type { ServoModel } from './models.js';
 
 /** Initial EEPROM values of one servo (what was configured and saved on it), by {@link XRegister} key. */

@@ -8,9 +8,9 @@ import {
   AGENT_ROS2_TYPES,
   AgentRos2Topics,
   openAgentRos2Topics,
-} from '../../src/robots/aloha/ros2-agent-topics.js';
+} from '../../src/ros2/agent-topics.js';
 import { EStop } from '../../src/safety/estop.js';
-import { FakeRos2Graph } from '../ros2/fake-ros2.js';
+import { FakeRos2Graph } from './fake-ros2.js';
 
 describe('AgentRos2Topics', () => {
   it('true on the e-stop topic latches the e-stop with source ros2; false and malformed messages do not', async () => {

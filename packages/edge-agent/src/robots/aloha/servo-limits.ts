@@ -6,8 +6,8 @@
  * Each arm joint's range becomes the intersection of its configured range and the servo's, one count inside.
  */
 
-import { countsToRadians, VIPERX_SERVOS } from '../robots/dynamixel/viperx.js';
-import { parseSafetyConfig, type SafetyConfig } from '../safety/config.js';
+import { parseSafetyConfig, type SafetyConfig } from '../../safety/config.js';
+import { countsToRadians, VIPERX_SERVOS } from '../dynamixel/viperx.js';
 
 /** Servo range (rad) of each ViperX arm joint by name, one encoder count inside the position limits. */
 export function viperxJointRanges(): Map<string, { min: number; max: number }> {

@@ -3,10 +3,10 @@
  * its own socat pty pair. Users (or the agent's driver) open the returned device paths at 1 Mbps as if they were
  * the U2D2 adapters `/dev/ttyDXL_puppet_left` / `_right`.
  */
-import type { DynamixelBusEmulator } from './dynamixel-emulator/bus-emulator.js';
-import { createPtyPair, type PtyPair } from './dynamixel-emulator/pty.js';
-import { type ServedBus, serveEmulatorOnPort } from './dynamixel-emulator/serve-pty.js';
-import { createViperXBusEmulator, type ViperXBusOptions } from './dynamixel-emulator/viperx-bus.js';
+import type { DynamixelBusEmulator } from '../dynamixel/emulator/bus-emulator.js';
+import { createPtyPair, type PtyPair } from '../dynamixel/emulator/pty.js';
+import { type ServedBus, serveEmulatorOnPort } from '../dynamixel/emulator/serve-pty.js';
+import { createViperXBusEmulator, type ViperXBusOptions } from '../dynamixel/emulator/viperx-bus.js';
 
 export interface EmulateAlohaOptions {
   /** Folder for the device links (`follower_left`, `follower_right` + emulator ends). Default: a fresh temp folder. */

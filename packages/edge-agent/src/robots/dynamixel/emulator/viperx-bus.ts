@@ -3,11 +3,7 @@
  * configures (Baud Rate 3 = 1 Mbps, Return Delay 0, Velocity Limit 131, Drive Modes, position limits, shadows'
  * Secondary IDs, gripper Current Limit 200), starting at the sleep pose.
  */
-import {
-  radiansToCounts,
-  VIPERX_GRIPPER_CURRENT_LIMIT,
-  VIPERX_SERVOS,
-} from '../../robots/dynamixel/viperx.js';
+import { radiansToCounts, VIPERX_GRIPPER_CURRENT_LIMIT, VIPERX_SERVOS } from '../viperx.js';
 import { type BusEmulatorOptions, DynamixelBusEmulator } from './bus-emulator.js';
 import { SERVO_MODELS } from './models.js';
 import { EmulatedServo } from './servo.js';

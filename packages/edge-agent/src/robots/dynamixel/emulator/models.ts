@@ -3,7 +3,7 @@
  * Values from the ROBOTIS e-manual control tables (XM540-W270: Current Limit 2047, Velocity Limit 128;
  * XM430-W350: Current Limit 1193, Velocity Limit 200 on current firmware; shared items as in robots.md §2.6).
  */
-import { ModelNumber } from '../../robots/dynamixel/control-table.js';
+import { ModelNumber } from '../control-table.js';
 
 export interface ServoModel {
   readonly name: string;

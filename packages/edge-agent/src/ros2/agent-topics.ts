@@ -5,9 +5,9 @@
  * runs the same code as rclnodejs.
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
-import type { EStop } from '../../safety/estop.js';
-import { createRclnodejsContext } from '../ros2/rclnodejs-adapter.js';
-import type { Ros2Context, Ros2Node, Ros2Publisher, Ros2Subscription } from '../ros2/surface.js';
+import type { EStop } from '../safety/estop.js';
+import { createRclnodejsContext } from './rclnodejs-adapter.js';
+import type { Ros2Context, Ros2Node, Ros2Publisher, Ros2Subscription } from './surface.js';
 
 /** Message types of the agent's topics. */
 export const AGENT_ROS2_TYPES = { bool: 'std_msgs/msg/Bool', string: 'std_msgs/msg/String' } as const;
