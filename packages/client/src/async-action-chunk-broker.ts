@@ -1,7 +1,8 @@
 /**
  * An action chunk broker that never blocks the control loop on inference after the first chunk: it requests the
  * next chunk in the background while the current one executes, early enough for the measured inference latency,
- * drops the rows of the new chunk whose time has passed, and holds the last action when a chunk runs out (a stall).
+ * drops the rows of the new chunk whose time has passed (and the whole chunk when all of them have: a stale chunk is
+ * never followed), and holds the last action when a chunk runs out (a stall).
  * Beyond openpi (which blocks for the whole inference every `action_horizon` steps).
  */
 import { checkChunk, checkHorizon, sliceChunk } from './action-chunk-broker.js';
@@ -28,7 +29,7 @@ export interface AsyncActionChunkBrokerOptions {
   safetyMarginMs?: number;
   /** Rows of the current chunk to execute before the next request may start (>= 1). Default 1. */
   minRowsBeforeRequest?: number;
-  /** Called synchronously for every broker event (request, chunk, stall, error, discard); must not throw. */
+  /** Called synchronously for every broker event (request, chunk, stall, drop, error, discard); must not throw. */
   onEvent?: (event: AsyncBrokerEvent) => void;
 }
 
@@ -38,6 +39,24 @@ export type AsyncBrokerEvent =
   | { type: 'request'; at: number; remainingRows: number; expectedLatencyMs: number }
   /** A chunk came into use; `skippedRows` rows at its start were dropped because their time had passed. */
   | { type: 'chunk'; at: number; latencyMs: number; startRow: number; skippedRows: number; blocking: boolean }
+  /**
+   * A background chunk arrived with every executable row in the past (`reason: 'stale'`: after an outage or a slow
+   * inference, the row due now, `dueRow = round((at - requestedAt) / stepPeriodMs)`, is `>= actionHorizon`). It was
+   * dropped, never followed: the broker keeps serving what it served before (the held last action once the current
+   * chunk has run out, reported as a stall) and requests a fresh chunk (on the same step once the current chunk
+   * has run out). `lateMs` is how long ago the chunk's last executable row (row `actionHorizon - 1`) was due:
+   * `at - (requestedAt + (actionHorizon - 1) * stepPeriodMs)`, always >= stepPeriodMs / 2. `requestedAt` is when
+   * its observation was handed to the policy (ms, the broker's clock).
+   */
+  | {
+      type: 'chunk-dropped';
+      at: number;
+      reason: 'stale';
+      latencyMs: number;
+      requestedAt: number;
+      dueRow: number;
+      lateMs: number;
+    }
   /** The current chunk ran out before the next arrived: the last action is held from now on. */
   | { type: 'stall-start'; at: number }
   /** A stall ended (a chunk came into use); `heldSteps` steps repeated the last action. */
@@ -68,6 +87,8 @@ export interface AsyncBrokerStats {
   heldSteps: number;
   /** Rows dropped at the start of new chunks because their time had passed. */
   skippedRows: number;
+  /** Background chunks dropped whole because every executable row was in the past (`chunk-dropped` events). */
+  staleChunks: number;
   /** Results dropped because `reset()` came first. */
   discarded: number;
   /** Latest inference latency (ms); NaN before the first. */
@@ -119,6 +140,10 @@ function positive(name: string, v: number, integer = false): void {
  *   to the inner policy in the background (one request at a time);
  * - a chunk requested at time `t` has row k meant for `t + k * stepPeriodMs`; when it comes into use at `now` it
  *   starts at row `round((now - t) / stepPeriodMs)` (the rows before are skipped);
+ * - a chunk whose row for `now` is past its last executable row (`round((now - t) / stepPeriodMs) >= actionHorizon`)
+ *   is stale: it is dropped and reported (`chunk-dropped`), never followed, and a fresh chunk is requested (on the
+ *   same step once the current chunk has run out); its latency still counts towards the estimate, so later
+ *   requests start earlier;
  * - if the current chunk runs out first, the last action is repeated and a stall is reported until a chunk arrives;
  * - a failed background inference is reported and retried on the next step (holding the last action meanwhile).
  * The first call after construction or `reset()` blocks for a chunk and starts at its row 0. Calls must not overlap.
@@ -154,6 +179,7 @@ export class AsyncActionChunkBroker implements BasePolicy, AsyncBrokerEventSourc
     stallMs: 0,
     heldSteps: 0,
     skippedRows: 0,
+    staleChunks: 0,
     discarded: 0,
     latencyLastMs: Number.NaN,
   };
@@ -326,7 +352,23 @@ export class AsyncActionChunkBroker implements BasePolicy, AsyncBrokerEventSourc
     if (!req.outcome.ok) return;
     const now = this.#clock.now();
     const due = Math.round((now - req.at) / this.#period);
-    const startRow = Math.min(Math.max(0, due), this.#horizon - 1);
+    if (due >= this.#horizon) {
+      // Every executable row's time has passed. Following the last one would command a pose the policy meant for
+      // an earlier moment (after an outage, possibly long ago); keep what is being served (the current chunk's
+      // remaining rows, or the held action: a stall) and let #maybeRequest ask for a fresh chunk on this step.
+      this.#stats.staleChunks += 1;
+      this.#emit({
+        type: 'chunk-dropped',
+        at: now,
+        reason: 'stale',
+        latencyMs: req.outcome.latencyMs,
+        requestedAt: req.at,
+        dueRow: due,
+        lateMs: now - (req.at + (this.#horizon - 1) * this.#period),
+      });
+      return;
+    }
+    const startRow = Math.max(0, due);
     this.#current = { results: req.outcome.results, cursor: startRow, startRow };
     this.#stats.chunks += 1;
     this.#stats.skippedRows += startRow;

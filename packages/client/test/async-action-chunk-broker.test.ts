@@ -134,13 +134,98 @@ describe('AsyncActionChunkBroker', () => {
   });
 
   it('holds the last action while stalled and reports the stall with its duration', async () => {
+    const latencies = [10, 55, 10];
+    const h = harness((c) => latencies[c] ?? 10, { actionHorizon: 8 });
+    const rows: Row[] = [await h.step(0, true)];
+    for (let t = 1; t < 13; t++) rows.push(await h.step(t));
+    // Request after row 6 (1 row left <= 10 ms); 55 ms latency -> row 7 at t=7, then held until the chunk
+    // arrives at t=6 + 5.5 -> used at t=12, 60 ms after the request: rows 0-5 skipped, it starts at row 6.
+    expect(rows).toEqual([
+      ...Array.from({ length: 8 }, (_, k): Row => [0, k]),
+      [0, 7],
+      [0, 7],
+      [0, 7],
+      [0, 7],
+      [1, 6],
+    ]);
+    const stallEvents = h.events.filter((e) => e.type === 'stall-start' || e.type === 'stall-end');
+    expect(stallEvents).toEqual([
+      { type: 'stall-start', at: h.policy.calls[1]!.at + 20 },
+      { type: 'stall-end', at: h.policy.calls[1]!.at + 60, durationMs: 40, heldSteps: 4 },
+    ]);
+    expect(h.broker.stats()).toMatchObject({
+      stalls: 1,
+      stallMs: 40,
+      heldSteps: 4,
+      skippedRows: 6,
+      staleChunks: 0,
+    });
+  });
+
+  it('drops a chunk whose rows all lie in the past instead of following its last row, and requests afresh', async () => {
     const latencies = [10, 75, 10];
     const h = harness((c) => latencies[c] ?? 10, { actionHorizon: 4 });
     const rows: Row[] = [await h.step(0, true)];
     for (let t = 1; t < 12; t++) rows.push(await h.step(t));
-    // Request after row 2 (1 row left <= 10 ms); 75 ms latency -> row 3 at t=3, then held until the chunk
-    // arrives at t=2 + 7.5 -> used at t=10 (80 ms after the request: row 8 clamps to the last usable row 3).
-    expect(rows.slice(0, 10)).toEqual([
+    // Request at t=2 (1 row left); chunk 1's rows are due at t=2..5 but it arrives at t=9.5 and is looked at at
+    // t=10 (row 8 due): stale. It is dropped, row [0, 3] stays held, and a fresh request goes out at t=10 with
+    // that step's observation; it arrives at t=11 and starts at row 1. No row of chunk 1 is ever returned.
+    expect(rows).toEqual([[0, 0], [0, 1], [0, 2], ...Array.from({ length: 8 }, (): Row => [0, 3]), [2, 1]]);
+    expect(h.policy.calls.map((c) => c.t).slice(0, 3)).toEqual([0, 2, 10]);
+    const requestedAt = h.policy.calls[1]!.at;
+    const dropped = h.events.filter((e) => e.type === 'chunk-dropped');
+    expect(dropped).toEqual([
+      {
+        type: 'chunk-dropped',
+        at: requestedAt + 80,
+        reason: 'stale',
+        latencyMs: 75,
+        requestedAt,
+        dueRow: 8,
+        // the last row (3) was due at requestedAt + 30
+        lateMs: 50,
+      },
+    ]);
+    // The drop comes before the fresh request of the same step; the stall lasts until the fresh chunk is used.
+    const types = h.events.map((e) => e.type);
+    expect(types.indexOf('chunk-dropped')).toBeLessThan(types.lastIndexOf('request'));
+    expect(h.events.filter((e) => e.type === 'stall-start' || e.type === 'stall-end')).toEqual([
+      { type: 'stall-start', at: requestedAt + 20 },
+      { type: 'stall-end', at: requestedAt + 90, durationMs: 70, heldSteps: 7 },
+    ]);
+    expect(
+      h.events.filter((e) => e.type === 'chunk').map((e) => (e as { startRow: number }).startRow),
+    ).toEqual([0, 1]);
+    expect(h.broker.stats()).toMatchObject({
+      chunks: 2,
+      staleChunks: 1,
+      stalls: 1,
+      heldSteps: 7,
+      skippedRows: 1,
+    });
+  });
+
+  it('uses a late chunk whose last row is due now, and drops one whose last row was due a step ago', async () => {
+    // Request at t=2 with 1 row left (horizon 4): row k of the new chunk is due at t=2+k, the last one at t=5.
+    const onTime = harness((c) => (c === 1 ? 25 : 10), { actionHorizon: 4 });
+    const a: Row[] = [await onTime.step(0, true)];
+    for (let t = 1; t < 6; t++) a.push(await onTime.step(t));
+    // arrives at t=4.5, used at t=5: row 3 (rows 0-2 skipped)
+    expect(a).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [0, 3],
+      [1, 3],
+    ]);
+    expect(onTime.broker.stats()).toMatchObject({ staleChunks: 0, skippedRows: 3 });
+
+    const late = harness((c) => (c === 1 ? 35 : 10), { actionHorizon: 4 });
+    const b: Row[] = [await late.step(0, true)];
+    for (let t = 1; t < 7; t++) b.push(await late.step(t));
+    // arrives at t=5.5, looked at at t=6: row 4 would be due, past the last row -> dropped, still held
+    expect(b).toEqual([
       [0, 0],
       [0, 1],
       [0, 2],
@@ -148,17 +233,9 @@ describe('AsyncActionChunkBroker', () => {
       [0, 3],
       [0, 3],
       [0, 3],
-      [0, 3],
-      [0, 3],
-      [0, 3],
     ]);
-    expect(rows[10]).toEqual([1, 3]);
-    const stallEvents = h.events.filter((e) => e.type === 'stall-start' || e.type === 'stall-end');
-    expect(stallEvents).toEqual([
-      { type: 'stall-start', at: h.policy.calls[1]!.at + 20 },
-      { type: 'stall-end', at: h.policy.calls[1]!.at + 80, durationMs: 60, heldSteps: 6 },
-    ]);
-    expect(h.broker.stats()).toMatchObject({ stalls: 1, stallMs: 60, heldSteps: 6 });
+    expect(late.events.filter((e) => e.type === 'chunk-dropped')).toMatchObject([{ dueRow: 4, lateMs: 10 }]);
+    expect(late.broker.stats()).toMatchObject({ staleChunks: 1, chunks: 1 });
   });
 
   it('moves the request earlier as the measured latency grows (p90 and EWMA)', async () => {
@@ -275,14 +352,24 @@ describe('AsyncActionChunkBroker', () => {
               const held = k === prev[1];
               expect(held ? k === horizon - 1 : k === prev[1] + 1).toBe(true);
             } else {
-              // a new chunk starts at the row for now (clamped to the last usable row) and is newer
+              // a new chunk is newer and starts at the row due now, which must be one of its executable rows:
+              // a chunk whose rows are all in the past is never followed
               expect(c).toBeGreaterThan(prev[0]);
               const due = Math.round((now - h.policy.calls[c]!.at) / period);
-              expect(k).toBe(Math.min(horizon - 1, Math.max(0, due)));
+              expect(due).toBeLessThan(horizon);
+              expect(k).toBe(Math.max(0, due));
             }
             prev = row;
           }
           expect(h.policy.maxActive).toBe(1);
+          for (const e of h.events) {
+            if (e.type !== 'chunk-dropped') continue;
+            expect(e.dueRow).toBeGreaterThanOrEqual(horizon);
+            expect(e.lateMs).toBeCloseTo(e.at - e.requestedAt - (horizon - 1) * period, 9);
+          }
+          expect(h.broker.stats().staleChunks).toBe(
+            h.events.filter((e) => e.type === 'chunk-dropped').length,
+          );
         },
       ),
       { numRuns: 60 },
