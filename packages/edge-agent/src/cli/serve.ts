@@ -2,6 +2,7 @@
  * `edge-agent serve --bundle <dir> [--host 0.0.0.0] [--port 8000] ...`: serves a bundle over openpi's protocol.
  * Once listening it prints one line on stdout, `listening on ws://<host>:<port> port=<port>`, for scripts and tests;
  * the provider report goes to stdout before it, warnings to stderr. SIGINT/SIGTERM close it cleanly.
+ * The model runs in a worker thread (WorkerPolicy): crashes, hangs and restarts are reported on stderr.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -34,6 +35,7 @@ Serves a model bundle over openpi's websocket protocol (openpi clients work unch
   --seed <n>              noise seed (default random)
   --api-key <key>         require 'Authorization: Api-Key <key>' (default none, like openpi)
   --no-warmup             skip the warm-up chunk
+  --hang-timeout-ms <n>   a chunk not computed within this time restarts the policy worker (default 30000)
   -h, --help`;
 
 /** Applies the per-provider CLI flags to the parsed provider list. */
@@ -81,6 +83,7 @@ export const serveCommand: CliCommand = {
           seed: { type: 'string' },
           'api-key': { type: 'string' },
           'no-warmup': { type: 'boolean' },
+          'hang-timeout-ms': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
       });
@@ -99,6 +102,7 @@ export const serveCommand: CliCommand = {
     const numSteps = numberFlag('num-steps', values['num-steps'], { min: 1, integer: true });
     const seed = numberFlag('seed', values.seed, { min: 0, integer: true });
     const port = numberFlag('port', values.port, { min: 0, integer: true }) ?? 8000;
+    const hangTimeoutMs = numberFlag('hang-timeout-ms', values['hang-timeout-ms'], { min: 1, integer: true });
     const fp16 = values['no-trt-fp16'] === true ? false : values['trt-fp16'] === true ? true : undefined;
     const providers = withFlags(
       parseProviderList(values.providers ?? process.env.OPENPI_EDGE_PROVIDERS ?? 'tensorrt,cuda,cpu'),
@@ -118,12 +122,18 @@ export const serveCommand: CliCommand = {
       ...(numSteps === undefined ? {} : { numSteps }),
       ...(seed === undefined ? {} : { seed }),
       ...(values['no-warmup'] === true ? { warmup: false } : {}),
+      ...(hangTimeoutMs === undefined ? {} : { hangTimeoutMs }),
       ...(values['api-key'] === undefined ? {} : { server: { apiKey: values['api-key'] } }),
+      onEvent: (e) => {
+        if (e.type === 'restarted')
+          console.warn(`[openpi-edge] policy worker restarted (${e.restarts} so far)`);
+        else console.warn(`[openpi-edge] policy worker ${e.type}: ${e.error.message}`);
+      },
     });
-    const r = serving.policy.model.report;
-    const m = serving.policy.model.manifest;
+    const r = serving.policy.report;
+    const m = serving.policy.manifest;
     console.log(
-      `model ${m.model_type} ${serving.policy.model.bundle.dir} (robot ${m.robot.kind}, H=${m.action_horizon}, num_steps=${numSteps ?? m.num_steps})`,
+      `model ${m.model_type} ${serving.policy.dir} (robot ${m.robot.kind}, H=${m.action_horizon}, num_steps=${numSteps ?? m.num_steps})`,
     );
     console.log(
       `execution provider ${r.provider.name}` +

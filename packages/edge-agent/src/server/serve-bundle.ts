@@ -1,7 +1,9 @@
 /**
- * Serves a bundle over openpi's websocket protocol: an {@link OnnxPolicy} behind the client package's
- * WebsocketPolicyServer, with the manifest's `metadata` (e.g. ALOHA `reset_pose`) as the first frame, so openpi's
- * own clients (ALOHA, LIBERO, DROID examples, simple_client) talk to it unchanged.
+ * Serves a bundle over openpi's websocket protocol: a {@link WorkerPolicy} (the bundle's OnnxPolicy in a worker
+ * thread) behind the client package's WebsocketPolicyServer, with the manifest's `metadata` (e.g. ALOHA
+ * `reset_pose`) as the first frame, so openpi's own clients (ALOHA, LIBERO, DROID examples, simple_client) talk to it
+ * unchanged. onnxruntime-node blocks the thread that runs a graph (up to ~0.5 s per graph for deep models); in the
+ * worker, the server's event loop keeps answering handshakes, `/healthz` and pings while a chunk is computed.
  */
 import {
   type ServerLogger,
@@ -9,9 +11,9 @@ import {
   type WebsocketPolicyServerAddress,
   type WebsocketPolicyServerOptions,
 } from '@openpi-edge/client/node';
-import { OnnxPolicy, type OnnxPolicyOptions } from '../policy/onnx-policy.js';
+import { WorkerPolicy, type WorkerPolicyOptions } from '../inference/worker-policy.js';
 
-export interface ServeBundleOptions extends OnnxPolicyOptions {
+export interface ServeBundleOptions extends WorkerPolicyOptions {
   /** Bundle directory. Required. */
   bundle: string;
   /** Interface to bind. Default `'0.0.0.0'` (openpi's `serve_policy.py`: every IPv4 interface). */
@@ -24,21 +26,22 @@ export interface ServeBundleOptions extends OnnxPolicyOptions {
   logger?: ServerLogger;
 }
 
-/** A running server and its policy. `close()` stops both. */
+/** A running server and its policy. `close()` stops both (the worker thread included). */
 export interface ServingBundle {
-  readonly policy: OnnxPolicy;
+  /** The policy the server runs: its `manifest`, `report`, `dir`, `stats` (restarts, crashes, hangs). */
+  readonly policy: WorkerPolicy;
   readonly server: WebsocketPolicyServer;
   readonly address: WebsocketPolicyServerAddress;
   close(): Promise<void>;
 }
 
 /**
- * Loads the bundle (errors as {@link OnnxPolicy.load}), then binds (BAD_ARGUMENT when the port is taken).
- * The policy is released if binding fails.
+ * Loads the bundle in a worker (errors as `OnnxPolicy.load`, see {@link WorkerPolicy.load}), then binds
+ * (BAD_ARGUMENT when the port is taken). The policy and its thread are released if binding fails.
  */
 export async function serveBundle(options: ServeBundleOptions): Promise<ServingBundle> {
   const { bundle, host, port, server: serverOptions, logger, ...policyOptions } = options;
-  const policy = await OnnxPolicy.load(bundle, policyOptions);
+  const policy = await WorkerPolicy.load(bundle, policyOptions);
   const server = new WebsocketPolicyServer(policy, {
     ...serverOptions,
     metadata: policy.metadata,
