@@ -1,24 +1,39 @@
 /**
- * The ALOHA agent loop on the emulated robot at 50 Hz (real clock), whole stack: Runtime, guarded agent, broker,
- * SafetyGate, AlohaEnvironment over the Dynamixel driver and the bus emulator, generated 640x480 cameras.
+ * The ALOHA agent loop on the emulated robot at 50 Hz (real clock), whole stack: EdgeAgent (Runtime, guarded agent,
+ * broker, images on demand, the policy in a worker thread), SafetyGate, the ALOHA plugin's robot over the Dynamixel
+ * driver and the bus emulator, generated 640x480 cameras.
  *
  * 1. Loop period and wake-up jitter (ms, p50/p99) per configuration: an instant constant policy (the loop's own
  *    cost), the demo π0 bundle with the async and the sync broker, the async broker with images built every tick
- *    (what "images on demand" avoids), and the real serial path (socat ptys).
+ *    (what "images on demand" avoids), and the real serial path (socat ptys; the serial transport takes no
+ *    generated cameras, so its three required cameras are ffmpeg's 640x480 test source through the MJPEG pipe).
  * 2. Control-loop stall per chunk against a policy of ~100 ms latency (setTimeout, off the loop's thread): sync
  *    broker = how long the inferring tick blocks; async broker = how long the last action was held per chunk.
  * 3. Observation cost per call: state only (what each tick reads) vs the four camera images (on demand: once per
- *    chunk) vs AlohaEnvironment.getObservation (state + images, i.e. every tick if images were eager).
+ *    chunk; the agent picks the frames on the loop and converts them in a worker, the conversion is timed here on
+ *    the main thread) vs AlohaEnvironment.getObservation (state + images, i.e. every tick if images were eager).
  * Steps per run: OPENPI_EDGE_ALOHA_BENCH_STEPS (default 500 = 10 s).
  */
 import { ndarray } from '../packages/client/src/ndarray.js';
 import type { ClosablePolicy, Obs } from '../packages/client/src/policy.js';
-import { type AgentRunSummary, AlohaAgent } from '../packages/edge-agent/src/agent/aloha-agent.js';
+import { type AgentRunSummary, EdgeAgent } from '../packages/edge-agent/src/agent/edge-agent.js';
+import { pickFrames } from '../packages/edge-agent/src/agent/images-on-demand.js';
 import { resolveConfig } from '../packages/edge-agent/src/config/load.js';
 import type { AgentConfigFile } from '../packages/edge-agent/src/config/schema.js';
+import { framesToImages } from '../packages/edge-agent/src/inference/raw-frames.js';
+import type { AlohaCameraConfig } from '../packages/edge-agent/src/robots/aloha/config.js';
 import { ALOHA_DEFAULT_RESET_POSE } from '../packages/edge-agent/src/robots/aloha/constants.js';
 import { emulateAloha } from '../packages/edge-agent/src/robots/aloha/emulate.js';
+import type { AlohaEnvironment } from '../packages/edge-agent/src/robots/aloha/environment.js';
+import type { Robot } from '../packages/edge-agent/src/robots/interface.js';
 import { measure, printTable, type Stats, summarize } from './lib.js';
+
+/** The ALOHA plugin's robot carries its AlohaEnvironment (not part of the Robot contract). */
+const alohaOf = (robot: Robot): AlohaEnvironment =>
+  (robot as Robot & { environment: AlohaEnvironment }).environment;
+
+/** Flags as the config file takes them (the robot's keys under `aloha`). */
+type Flags = Partial<AgentConfigFile>;
 
 const STEPS = Number(process.env.OPENPI_EDGE_ALOHA_BENCH_STEPS ?? 500);
 const HZ = 50;
@@ -45,21 +60,21 @@ interface Run {
 }
 
 async function runAgent(
-  flags: AgentConfigFile,
+  flags: Flags,
   extra: { policy?: ClosablePolicy; eagerImages?: boolean } = {},
 ): Promise<Run> {
   const config = resolveConfig({}, { maxSteps: STEPS, reset: false, statusIntervalMs: 0, ...flags });
-  const agent = await AlohaAgent.create(config, {
+  const agent = await EdgeAgent.create(config, {
     ...(extra.policy === undefined ? {} : { policy: extra.policy }),
     warn: () => {},
   });
   try {
     if (extra.eagerImages === true) {
-      const gated = agent.gated;
-      const stateOnly = gated.getObservation.bind(gated);
-      gated.getObservation = async () => ({
+      const env = agent.environment;
+      const stateOnly = env.getObservation.bind(env);
+      env.getObservation = async () => ({
         ...(await stateOnly()),
-        images: await agent.environment.captureImages(),
+        images: await alohaOf(agent.robot).captureImages(),
       });
     }
     const stalls: number[] = [];
@@ -91,7 +106,7 @@ export async function run(): Promise<string[]> {
 
   // 1. Loop period and jitter.
   const rows: Stats[] = [];
-  const add = async (name: string, flags: AgentConfigFile, extra: Parameters<typeof runAgent>[1] = {}) => {
+  const add = async (name: string, flags: Flags, extra: Parameters<typeof runAgent>[1] = {}) => {
     const s = (await runAgent(flags, extra)).summary;
     rows.push({
       name,
@@ -112,11 +127,15 @@ export async function run(): Promise<string[]> {
   await add('demo pi0 (CPU), async, eager images', { ...local, broker: 'async' }, { eagerImages: true });
   const aloha = await emulateAloha({ arm: { initialArm: ALOHA_DEFAULT_RESET_POSE } });
   try {
+    const testsrc: AlohaCameraConfig = { kind: 'testsrc', width: 640, height: 480, fps: 30 };
     await add('demo pi0 (CPU), async, serial ptys', {
       ...local,
       broker: 'async',
-      transport: 'serial',
-      serial: { portLeft: aloha.left.devicePath, portRight: aloha.right.devicePath },
+      aloha: {
+        transport: 'serial',
+        serial: { portLeft: aloha.left.devicePath, portRight: aloha.right.devicePath },
+        cameras: { cam_high: testsrc, cam_left_wrist: testsrc, cam_right_wrist: testsrc },
+      },
     });
   } finally {
     await aloha.close();
@@ -152,21 +171,34 @@ export async function run(): Promise<string[]> {
   );
 
   // 3. Observation cost.
-  const agent = await AlohaAgent.create(resolveConfig({}, { reset: false, statusIntervalMs: 0 }), {
+  const agent = await EdgeAgent.create(resolveConfig({}, { reset: false, statusIntervalMs: 0 }), {
     policy: constantPolicy(0),
+    warn: () => {},
   });
   try {
-    const env = agent.environment;
+    const env = alohaOf(agent.robot);
     await new Promise((r) => setTimeout(r, 100));
     const obsRows = [
-      await measure('state only (GatedEnvironment, every tick)', () => agent.gated.getObservation(), {
+      await measure('state only (RobotEnvironment, every tick)', () => agent.environment.getObservation(), {
         warmup: 10,
         iterations: 100,
       }),
-      await measure('4 camera images on demand (once per chunk)', () => env.captureImages(), {
-        warmup: 5,
-        iterations: 40,
-      }),
+      await measure(
+        '4 camera images on demand (once per chunk)',
+        () => framesToImages(pickFrames(agent.robot)),
+        {
+          warmup: 5,
+          iterations: 40,
+        },
+      ),
+      await measure(
+        'frame pick on the loop thread (pickFrames, per chunk)',
+        async () => pickFrames(agent.robot),
+        {
+          warmup: 10,
+          iterations: 100,
+        },
+      ),
       await measure('AlohaEnvironment.getObservation (state + 4 images)', () => env.getObservation(), {
         warmup: 5,
         iterations: 40,
@@ -176,7 +208,7 @@ export async function run(): Promise<string[]> {
       printTable(
         'Observation cost per call, 4 x 640x480 generated cameras -> 224x224 (ms)',
         obsRows,
-        'state only (GatedEnvironment, every tick)',
+        'state only (RobotEnvironment, every tick)',
       ),
     );
   } finally {

@@ -1,5 +1,5 @@
 /**
- * The ALOHA agent with a remote policy over real websockets:
+ * The EdgeAgent on the emulated ALOHA with a remote policy over real websockets:
  * - an in-process `serveBundle` server (WebsocketPolicyServer + the demo OnnxPolicy): a 150-step episode at 50 Hz
  *   with the sync broker (openpi's);
  * - `edge-agent serve` in a child process, killed (SIGKILL) mid-episode: the gate reports a policy fault and every
@@ -7,13 +7,14 @@
  *   client reconnects and the arms move again.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlohaAgent } from '../packages/edge-agent/src/agent/aloha-agent.js';
+import { EdgeAgent } from '../packages/edge-agent/src/agent/edge-agent.js';
 import { DEMO_BUNDLE_DIR, resolveConfig } from '../packages/edge-agent/src/config/load.js';
+import { alohaPlugin } from '../packages/edge-agent/src/robots/aloha/plugin.js';
 import type { GateDecision } from '../packages/edge-agent/src/safety/gate.js';
 import { type ServingBundle, serveBundle } from '../packages/edge-agent/src/server/serve-bundle.js';
 import { type CliProcess, runCli, stopChild, waitUntil } from '../packages/edge-agent/test/agent/helpers.js';
 
-let agent: AlohaAgent | undefined;
+let agent: EdgeAgent | undefined;
 let serving: ServingBundle | undefined;
 const children: CliProcess[] = [];
 
@@ -27,7 +28,7 @@ afterEach(async () => {
   }
 });
 
-const FAST_RESET = { resetTiming: { armMs: 200, gripperCloseMs: 100, gripperOpenMs: 100 } };
+const FAST_RESET = alohaPlugin.with({ resetTiming: { armMs: 200, gripperCloseMs: 100, gripperOpenMs: 100 } });
 
 function serveChild(port: number): CliProcess {
   const c = runCli([
@@ -62,13 +63,17 @@ describe('ALOHA agent with a remote openpi server', () => {
       requests += 1;
     });
     const config = resolveConfig({}, { remote: { url: serving.address.url }, broker: 'sync', maxSteps: 150 });
-    agent = await AlohaAgent.create(config, { environment: FAST_RESET });
+    agent = await EdgeAgent.create(config, { plugins: [FAST_RESET] });
     expect(agent.report.model).toContain(`remote ${serving.address.url}`);
+    // The start-up check: one inference from a real observation.
+    expect(agent.policy.inferences).toBe(1);
+    expect(requests).toBe(1);
     const summary = await agent.run();
     expect(summary.run.totalSteps).toBe(150);
-    // Sync broker: one inference per 25 executed rows -> 6 chunks for 150 steps (more only after a missed deadline).
-    expect(summary.inferences).toBeGreaterThanOrEqual(6);
-    if (summary.policyTimeouts === 0) expect(summary.inferences).toBe(6);
+    // Sync broker: one inference per 25 executed rows -> 6 chunks for 150 steps (more only after a missed
+    // deadline), plus the start-up check.
+    expect(summary.inferences).toBeGreaterThanOrEqual(1 + 6);
+    if (summary.policyTimeouts === 0) expect(summary.inferences).toBe(1 + 6);
     expect(summary.policyFailures).toBe(0);
     expect(summary.gate.moves).toBeGreaterThan(75);
     expect(agent.monitor.connection).toBe('connected');
@@ -82,11 +87,13 @@ describe('ALOHA agent with a remote openpi server', () => {
       {},
       { remote: { url: `ws://127.0.0.1:${port}` }, maxSteps: 0, reset: false, statusIntervalMs: 0 },
     );
-    agent = await AlohaAgent.create(config, { environment: FAST_RESET });
+    agent = await EdgeAgent.create(config, { plugins: [FAST_RESET] });
     const a = agent;
     const decisions: { d: GateDecision; phase: 'before' | 'killed' | 'restarted' }[] = [];
     let phase: 'before' | 'killed' | 'restarted' = 'before';
-    a.gated.onDecision = (d) => decisions.push({ d, phase });
+    a.environment.onDecision = (d, p) => {
+      if (p === 'step') decisions.push({ d, phase });
+    };
     const run = a.run();
     const moves = (p: typeof phase) => decisions.filter((x) => x.phase === p && x.d.kind === 'move').length;
 
@@ -106,7 +113,7 @@ describe('ALOHA agent with a remote openpi server', () => {
       expect(x.d.kind).toBe('hold');
       expect(Array.from(x.d.command ?? [])).toEqual(Array.from(lastMove.d.command));
     }
-    expect(Array.from(a.gated.lastSent ?? [])).toEqual(Array.from(lastMove.d.command));
+    expect(Array.from(a.environment.lastSent ?? [])).toEqual(Array.from(lastMove.d.command));
     expect(a.monitor.connection).not.toBe('connected');
 
     server = serveChild(port);

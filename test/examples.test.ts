@@ -1,7 +1,7 @@
 /**
  * The examples, each for a short bounded run over real components:
  * - aloha_real: `runAlohaReal` against an in-process WebsocketPolicyServer serving the demo π0 OnnxPolicy
- *   (real websocket, real ONNX model, emulated arms);
+ *   (real websocket, real ONNX model, the ALOHA plugin's emulated arms behind a SafetyGate);
  * - libero: `runLibero` over a real websocket against a deterministic policy that checks the LIBERO request layout;
  * - ur5: `runUr5` with the simulated driver and a deterministic local policy that pushes past the UR5 limits.
  */
@@ -76,13 +76,31 @@ describe('examples/aloha_real', () => {
       '--max-episode-steps',
       '60',
     ]);
+    const decisions: { d: GateDecision; phase: 'step' | 'reset' }[] = [];
     const r = await runAlohaReal({
       ...options,
       resetTiming: { armMs: 100, gripperCloseMs: 60, gripperOpenMs: 60 },
+      onDecision: (d, phase) => decisions.push({ d, phase }),
     });
     expect(r.summary.totalSteps).toBe(60);
     expect(r.summary.episodes).toHaveLength(1);
     expect([...r.resetPose]).toEqual(resetPose);
+    // Every motion passed the gate: the two resets (before and after the episode) and one decision per step.
+    const steps = decisions.filter((x) => x.phase === 'step');
+    expect(steps).toHaveLength(60);
+    expect(steps.filter((x) => x.d.kind === 'move').length).toBeGreaterThan(0);
+    const resets = decisions.filter((x) => x.phase === 'reset');
+    expect(resets.length).toBeGreaterThan(0);
+    expect(resets.every((x) => x.d.kind === 'move')).toBe(true);
+    expect(r.gate.moves + r.gate.holds).toBe(decisions.length);
+    // The first reset ended at the server's reset pose (both arms).
+    const lastReset = decisions.findIndex((x) => x.phase === 'step') - 1;
+    const home = decisions[lastReset]?.d.command;
+    for (const k of [0, 7]) {
+      resetPose.forEach((q, j) => {
+        expect(home?.[k + j]).toBeCloseTo(q, 9);
+      });
+    }
     // Sync broker, horizon 25: requests at steps 0, 25, 50.
     expect(seen).toHaveLength(3);
     for (const obs of seen) {
@@ -105,6 +123,10 @@ describe('examples/aloha_real', () => {
     expect(() => parseAlohaRealArgs(['--action-horizon', '0'])).toThrow(/--action-horizon/);
     expect(() => parseAlohaRealArgs(['--transport', 'can'])).toThrow(/--transport/);
     expect(() => parseAlohaRealArgs(['--port-left', '/dev/a'])).toThrow(/--port-right/);
+    expect(() => parseAlohaRealArgs(['--camera', 'cam_top=/dev/video0'])).toThrow(/--camera/);
+    expect(parseAlohaRealArgs(['--camera', 'cam_high=/dev/video0', '--camera', 'cam_low=none'])).toEqual({
+      cameras: { cam_high: { kind: 'v4l2', device: '/dev/video0' }, cam_low: { kind: 'none' } },
+    });
     expect(parseAlohaRealArgs([])).toEqual({});
   });
 });

@@ -5,11 +5,13 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type AlohaCameraConfig, type AlohaCameraName, parseCameraFlag } from '@openpi-edge/edge-agent';
 import { type AlohaRealOptions, runAlohaReal } from './aloha-real.js';
 
 const USAGE = `usage: main.ts [--host 0.0.0.0] [--port 8000] [--action-horizon 25] [--num-episodes 1]
                [--max-episode-steps 1000] [--max-hz 50] [--broker sync|async] [--prompt TEXT]
-               [--transport emulator|serial|ros2] [--port-left DEV --port-right DEV]`;
+               [--transport emulator|serial|ros2] [--port-left DEV --port-right DEV]
+               [--camera NAME=/dev/videoN|ros2[:TOPIC]|testsrc|none ...]`;
 
 class UsageError extends Error {}
 
@@ -46,6 +48,7 @@ export function parseAlohaRealArgs(argv: readonly string[]): AlohaRealOptions {
       transport: { type: 'string' },
       'port-left': { type: 'string' },
       'port-right': { type: 'string' },
+      camera: { type: 'string', multiple: true },
     },
   });
   const options: AlohaRealOptions = {};
@@ -67,6 +70,18 @@ export function parseAlohaRealArgs(argv: readonly string[]): AlohaRealOptions {
   if (v['port-left'] !== undefined && v['port-right'] !== undefined) {
     options.ports = { left: v['port-left'], right: v['port-right'] };
   }
+  if (v.camera !== undefined) {
+    const cameras: Partial<Record<AlohaCameraName, AlohaCameraConfig>> = {};
+    for (const item of v.camera) {
+      try {
+        const [name, spec] = parseCameraFlag(item);
+        cameras[name] = spec;
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
+    options.cameras = cameras;
+  }
   return options;
 }
 
@@ -80,7 +95,7 @@ async function main(): Promise<number> {
   }
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
-  const { summary, resetPose } = await runAlohaReal({ ...options, signal: stop.signal });
+  const { summary, resetPose, gate } = await runAlohaReal({ ...options, signal: stop.signal });
   console.log(`reset pose [${resetPose.map((x) => x.toFixed(3)).join(', ')}]`);
   for (const e of summary.episodes) {
     console.log(
@@ -89,6 +104,13 @@ async function main(): Promise<number> {
   }
   console.log(
     `total ${summary.totalSteps} steps, overruns ${summary.overruns}${summary.stopped ? ', stopped' : ''}`,
+  );
+  const faults = Object.entries(gate.faults)
+    .filter(([, n]) => n > 0)
+    .map(([code, n]) => `${code} ${n}`);
+  console.log(
+    `safety gate: ${gate.moves} moves, ${gate.holds} holds (position clamps ${gate.positionLimited}, ` +
+      `rate limits ${gate.rateLimited}); faults: ${faults.join(', ') || 'none'}`,
   );
   return 0;
 }

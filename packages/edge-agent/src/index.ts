@@ -1,17 +1,23 @@
 export {
   type AgentRunSummary,
-  AlohaAgent,
-  type AlohaAgentOptions,
+  checkBundleFits,
+  checkChunkFits,
   cpuThreads,
+  EdgeAgent,
+  type EdgeAgentOptions,
   formatSummary,
-} from './agent/aloha-agent.js';
-export { captureImages } from './agent/capture-images.js';
-export { GatedEnvironment, type GatedEnvironmentOptions, type GateTally } from './agent/gated-environment.js';
+} from './agent/edge-agent.js';
 export { GuardedAgent, type GuardedAgentOptions, NO_ACTION } from './agent/guarded-agent.js';
-export { type ImageCapture, ImagesOnDemandPolicy } from './agent/images-on-demand.js';
-export { LoopStats, type Percentiles, percentiles } from './agent/loop-stats.js';
+export { ImagesOnDemandPolicy, type PickFramesOptions, pickFrames } from './agent/images-on-demand.js';
+export { LoopStats, type Percentiles, percentiles, SampleSeries } from './agent/loop-stats.js';
 export { PolicyMonitor } from './agent/policy-monitor.js';
-export { viperxJointRanges, withServoLimits } from './robots/aloha/servo-limits.js';
+export {
+  actionRow,
+  type GateTally,
+  type ResetOutcome,
+  RobotEnvironment,
+  type RobotEnvironmentOptions,
+} from './agent/robot-environment.js';
 export {
   describeControl,
   describeLimits,
@@ -29,14 +35,28 @@ export {
 export {
   type AgentConfig,
   type AgentConfigFile,
-  AgentConfigFileSchema,
+  agentConfigFileSchema,
   BundleConfigSchema,
-  CamerasConfigSchema,
   type ModelConfig,
   RemoteConfigSchema,
+  type RobotConfigSection,
   Ros2ConfigSchema,
-  SerialConfigSchema,
 } from './config/schema.js';
+// Inference off the control thread (src/inference): WorkerPolicy, frame conversion off the loop, image-prep worker.
+export { ImagePrepWorker } from './inference/image-prep-worker.js';
+export {
+  type FramePolicy,
+  framesForPosting,
+  framesToImages,
+  frameToImage,
+  isFramePolicy,
+  type RawFrames,
+  toSharedBytes,
+  withFrameImages,
+} from './inference/raw-frames.js';
+export type { SupervisionOptions, WorkerEvent, WorkerStats } from './inference/supervised-worker.js';
+export { type ModelReport, WorkerPolicy, type WorkerPolicyOptions } from './inference/worker-policy.js';
+export type { WorkerTestHooks, WorkerTestOp } from './inference/worker-protocol.js';
 export {
   type CameraFrame,
   type CameraHealth,
@@ -100,6 +120,14 @@ export {
   captureCameraImages,
 } from './robots/aloha/camera-images.js';
 export {
+  ALOHA_CONFIG_DEFAULTS,
+  type AlohaCameraConfig,
+  AlohaCameraConfigSchema,
+  type AlohaConfig,
+  AlohaConfigSchema,
+  parseCameraFlag,
+} from './robots/aloha/config.js';
+export {
   ALOHA_CAMERA_NAMES,
   ALOHA_CONTROL_HZ,
   ALOHA_DEFAULT_RESET_POSE,
@@ -130,24 +158,25 @@ export {
   type SerialArmsOptions,
 } from './robots/aloha/dynamixel-transport.js';
 export {
+  type EmulateAlohaOptions,
+  type EmulatedAloha,
+  type EmulatedAlohaArm,
+  emulateAloha,
+} from './robots/aloha/emulate.js';
+export {
   AlohaEnvironment,
   type AlohaEnvironmentOptions,
   type AlohaMeasuredJoints,
-  type AlohaResetOptions,
-  type AlohaResetOutcome,
   type AlohaResetTiming,
 } from './robots/aloha/environment.js';
 export {
-  AGENT_ROS2_TYPES,
-  AgentRos2Topics,
-  type AgentRos2TopicsOptions,
-  DEFAULT_ESTOP_TOPIC,
-  DEFAULT_STATUS_TOPIC,
-  type OpenAgentRos2Options,
-  type OpenedAgentRos2,
-  openAgentRos2Topics,
-} from './ros2/agent-topics.js';
+  type AlohaPlugin,
+  type AlohaPluginExtras,
+  alohaPlugin,
+  resolveAlohaCameras,
+} from './robots/aloha/plugin.js';
 export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
+export { viperxJointRanges, withServoLimits } from './robots/aloha/servo-limits.js';
 export type {
   AlohaArmState,
   AlohaArmsState,
@@ -172,6 +201,32 @@ export {
   XRegister,
 } from './robots/dynamixel/control-table.js';
 export { CRC16_TABLE, crc16 } from './robots/dynamixel/crc.js';
+export {
+  type BusEmulatorOptions,
+  DynamixelBusEmulator,
+  type EmulatorClock,
+  type EmulatorFault,
+} from './robots/dynamixel/emulator/bus-emulator.js';
+export {
+  SERVO_MODELS,
+  type ServoModel,
+  XC430_W150,
+  XL430_W250,
+  XM430_W350,
+  XM540_W270,
+} from './robots/dynamixel/emulator/models.js';
+export { createPtyPair, type PtyPair, type PtyPairOptions } from './robots/dynamixel/emulator/pty.js';
+export { type ServedBus, serveEmulatorOnPort } from './robots/dynamixel/emulator/serve-pty.js';
+export {
+  EmulatedServo,
+  type EmulatedServoOptions,
+  type ServoSettings,
+} from './robots/dynamixel/emulator/servo.js';
+export {
+  createViperXBusEmulator,
+  VIPERX_SLEEP_POSE,
+  type ViperXBusOptions,
+} from './robots/dynamixel/emulator/viperx-bus.js';
 export { DynamixelError } from './robots/dynamixel/errors.js';
 export {
   DynamixelFramer,
@@ -233,6 +288,29 @@ export {
   velocityToRadPerSec,
   viperxArmLimits,
 } from './robots/dynamixel/viperx.js';
+export type {
+  AnyRobotPlugin,
+  ResetSegment,
+  Robot,
+  RobotCamera,
+  RobotConnectOptions,
+  RobotFault,
+  RobotFlag,
+  RobotJointState,
+  RobotLayout,
+  RobotPlugin,
+} from './robots/interface.js';
+export { BUILTIN_ROBOTS, findRobot } from './robots/registry.js';
+export {
+  AGENT_ROS2_TYPES,
+  AgentRos2Topics,
+  type AgentRos2TopicsOptions,
+  DEFAULT_ESTOP_TOPIC,
+  DEFAULT_STATUS_TOPIC,
+  type OpenAgentRos2Options,
+  type OpenedAgentRos2,
+  openAgentRos2Topics,
+} from './ros2/agent-topics.js';
 export {
   type CompressedImageMessage,
   type ImageMessage,
@@ -297,48 +375,21 @@ export {
 } from './safety/estop-inputs.js';
 export { FAULT_CODES, type FaultCode, type LimitEvent, type SafetyFault } from './safety/faults.js';
 export {
+  assertSafeCommand,
   type GateDecision,
   type GateInput,
   type MeasuredJoints,
+  type MotionInput,
+  type RobotReportedFault,
+  SafeCommand,
   type SafetyCounters,
   SafetyGate,
   type SafetyGateOptions,
 } from './safety/gate.js';
 export { type JointVector, type LimiterResult, SafetyLimiter } from './safety/limiter.js';
+export { checkTarget, type MovePlan, type MovePlanOptions, planMove } from './safety/move-plan.js';
 export { type PolicyHealth, Watchdog, type WatchdogInput } from './safety/watchdog.js';
 export { type ServeBundleOptions, type ServingBundle, serveBundle } from './server/serve-bundle.js';
-export {
-  type BusEmulatorOptions,
-  DynamixelBusEmulator,
-  type EmulatorClock,
-  type EmulatorFault,
-} from './robots/dynamixel/emulator/bus-emulator.js';
-export {
-  SERVO_MODELS,
-  type ServoModel,
-  XC430_W150,
-  XL430_W250,
-  XM430_W350,
-  XM540_W270,
-} from './robots/dynamixel/emulator/models.js';
-export { createPtyPair, type PtyPair, type PtyPairOptions } from './robots/dynamixel/emulator/pty.js';
-export { type ServedBus, serveEmulatorOnPort } from './robots/dynamixel/emulator/serve-pty.js';
-export {
-  EmulatedServo,
-  type EmulatedServoOptions,
-  type ServoSettings,
-} from './robots/dynamixel/emulator/servo.js';
-export {
-  createViperXBusEmulator,
-  VIPERX_SLEEP_POSE,
-  type ViperXBusOptions,
-} from './robots/dynamixel/emulator/viperx-bus.js';
-export {
-  type EmulateAlohaOptions,
-  type EmulatedAloha,
-  type EmulatedAlohaArm,
-  emulateAloha,
-} from './robots/aloha/emulate.js';
 export { chunkToFloat64, sliceActions } from './transforms/action-slice.js';
 export {
   ALOHA_CAMERAS,

@@ -1,49 +1,112 @@
 /**
- * Camera images only when the policy is asked. The control loop's observation carries the state (and prompt) but
- * no images; the chunk broker passes it to this wrapper only on the ticks it actually infers (once per chunk), and
- * only then are the four frames converted and resized (~4 ms each for 480x640 -> 224x224) and added. The other
- * 24 of 25 ticks at 50 Hz skip that work. The frames are the cameras' newest at that moment: the same tick's,
- * since the broker calls the policy synchronously from `infer`. See docs/agent.md "Images on demand".
+ * Camera images only when the policy is asked, and never converted on the loop thread. The control loop's
+ * observation carries the state (and prompt) but no images; the chunk broker passes it to this wrapper only on the
+ * ticks it infers (once per chunk). Then the loop thread only picks each camera's newest fresh frame (a reference:
+ * no decode, no copy; {@link pickFrames}) and hands the frames on:
+ * - to a {@link FramePolicy} (the local WorkerPolicy), which converts and resizes them in its worker;
+ * - otherwise (a remote WebsocketClientPolicy) to an {@link ImagePrepWorker}, and the converted images go to the
+ *   inner policy.
+ * See docs/agent.md "Threads".
  */
-import type { BasePolicy, ClosablePolicy, Obs, Value } from '@openpi-edge/client';
+import { type BasePolicy, type ClosablePolicy, type Obs, OpenpiEdgeError } from '@openpi-edge/client';
+import type { ImagePrepWorker } from '../inference/image-prep-worker.js';
+import { isFramePolicy, type RawFrames } from '../inference/raw-frames.js';
+import { type CameraFrame, freshFrame } from '../io/cameras/camera-source.js';
+import type { Robot } from '../robots/interface.js';
+import { SampleSeries } from './loop-stats.js';
 
-/** Builds the `images` entry of an observation (e.g. AlohaEnvironment's camera pipeline). */
-export type ImageCapture = () => Promise<Value>;
+export interface PickFramesOptions {
+  /** Output image size (px). Default 224 x 224 (openpi's clients resize to this). */
+  height?: number;
+  width?: number;
+  /** A frame older than this is refused (ms). Default: the robot's `watchdog.cameraStaleMs`. */
+  maxAgeMs?: number;
+}
+
+/**
+ * Each camera's newest frame, in the robot's camera order. A required camera without a source or a fresh frame is a
+ * BAD_OBSERVATION naming it; an optional one is left out (openpi's adapters then mask it).
+ */
+export function pickFrames(robot: Robot, options: PickFramesOptions = {}): RawFrames {
+  const maxAgeMs = options.maxAgeMs ?? robot.safety.watchdog.cameraStaleMs;
+  const frames: Record<string, CameraFrame> = {};
+  for (const cam of robot.layout.cameras) {
+    const source = robot.cameras[cam.name];
+    try {
+      if (source === undefined) {
+        throw new OpenpiEdgeError('CAMERA_STALE', `camera ${cam.name} has no source`, { camera: cam.name });
+      }
+      frames[cam.name] = freshFrame(source, maxAgeMs).frame;
+    } catch (e) {
+      if (!cam.required) continue;
+      const ctx = e instanceof OpenpiEdgeError ? e.context : {};
+      throw new OpenpiEdgeError(
+        'BAD_OBSERVATION',
+        `${robot.name} observation: camera ${cam.name} unusable: ${e instanceof Error ? e.message : String(e)}`,
+        { ...ctx, key: `${robot.layout.imagesKey}.${cam.name}`, camera: cam.name },
+        { cause: e },
+      );
+    }
+  }
+  return { frames, height: options.height ?? 224, width: options.width ?? 224 };
+}
 
 export class ImagesOnDemandPolicy implements ClosablePolicy {
   readonly #inner: BasePolicy & Partial<Pick<ClosablePolicy, 'close'>>;
-  readonly #capture: ImageCapture;
+  readonly #capture: () => RawFrames;
+  readonly #prep: ImagePrepWorker | null;
+  readonly #imagesKey: string;
+  readonly #now: () => number;
   /** Inferences asked for (each one calls the inner policy once). */
   inferences = 0;
-  /** Observations completed with images here (those that came without). */
+  /** Observations completed with frames here (those that came without images). */
   captures = 0;
-  /** Time spent capturing images (ms, total). */
+  /** Loop-thread time spent picking frames (ms, total). */
   captureMs = 0;
-  /** Per inference: capture + inner `infer` (ms), in call order. */
-  readonly latencies: number[] = [];
-  readonly #now: () => number;
+  /** Per inference: pick + conversion + inner `infer` (ms); bounded memory (loop-stats.ts SampleSeries). */
+  readonly latencies = new SampleSeries();
 
+  /**
+   * `prep` converts frames for an inner policy that is not a FramePolicy; it is closed with this wrapper. Without
+   * it such a policy gets no images (BAD_ARGUMENT at the first inference).
+   */
   constructor(
     inner: BasePolicy & Partial<Pick<ClosablePolicy, 'close'>>,
-    capture: ImageCapture,
-    now: () => number = () => performance.now(),
+    capture: () => RawFrames,
+    options: { prep?: ImagePrepWorker | null; imagesKey?: string; now?: () => number } = {},
   ) {
     this.#inner = inner;
     this.#capture = capture;
-    this.#now = now;
+    this.#prep = options.prep ?? null;
+    this.#imagesKey = options.imagesKey ?? 'images';
+    this.#now = options.now ?? (() => performance.now());
   }
 
-  /** Adds `images` (unless the observation already has them) and forwards to the inner policy. */
+  /** Adds the images (unless the observation already has them) and forwards to the inner policy. */
   async infer(obs: Obs): Promise<Obs> {
     this.inferences += 1;
     const t0 = this.#now();
-    let full = obs;
-    if (obs.images === undefined) {
-      full = { ...obs, images: await this.#capture() };
+    let out: Obs;
+    if (obs[this.#imagesKey] !== undefined) {
+      out = await this.#inner.infer(obs);
+    } else {
+      const raw = this.#capture();
       this.captureMs += this.#now() - t0;
       this.captures += 1;
+      if (isFramePolicy(this.#inner)) {
+        out = await this.#inner.inferFrames(obs, raw);
+      } else {
+        if (this.#prep === null) {
+          throw new OpenpiEdgeError(
+            'BAD_ARGUMENT',
+            'ImagesOnDemandPolicy: no image worker for a non-frame policy',
+            {},
+          );
+        }
+        const images = await this.#prep.prepare(raw);
+        out = await this.#inner.infer({ ...obs, [this.#imagesKey]: images });
+      }
     }
-    const out = await this.#inner.infer(full);
     this.latencies.push(this.#now() - t0);
     return out;
   }
@@ -53,6 +116,10 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
   }
 
   async close(): Promise<void> {
-    await this.#inner.close?.();
+    try {
+      await this.#inner.close?.();
+    } finally {
+      await this.#prep?.close();
+    }
   }
 }

@@ -62,6 +62,8 @@ export class PolicyMonitor {
         break;
       case 'request':
       case 'discarded':
+      // A stale chunk is dropped, not followed; the stall it leaves is reported by stall-start.
+      case 'chunk-dropped':
         break;
     }
   }

@@ -6,6 +6,8 @@ import type { AgentConfig } from '../config/schema.js';
 import type { SafetyConfig } from '../safety/config.js';
 
 export interface StartupReport {
+  /** Robot plugin name, e.g. `aloha`. */
+  robot: string;
   /** e.g. `pi0 bundle /path (H=50, 10 steps)` or `remote ws://host:8000`. */
   model: string;
   /** e.g. `cpu (fell back from tensorrt: ..., cuda: ...); onnxruntime 1.30.0 (onnxruntime-node); warm-up 74 ms`. */
@@ -29,9 +31,8 @@ export function describeLimits(s: SafetyConfig): string[] {
   const gspeeds = [...new Set(grippers.map((j) => j.maxVelocity))];
   const lines = [
     `arm joints: ${speeds.map((v) => `${r3(v)} rad/s (${r3(v / s.controlRateHz)} rad/tick)`).join(', ')}, ` +
-      `ranges ${arms
-        .slice(0, 6)
-        .map((j) => `${j.name.replace(/^left_/, '')} [${r3(j.min)}, ${r3(j.max)}]`)
+      `ranges ${[...new Map(arms.map((j) => [j.name.replace(/^(left|right)_/, ''), j])).entries()]
+        .map(([name, j]) => `${name} [${r3(j.min)}, ${r3(j.max)}]`)
         .join(', ')} rad`,
     `grippers: ${gspeeds.map((v) => `${r3(v)} /s`).join(', ')}, range [0, 1] normalised; ` +
       `reject beyond limits + ${[...new Set(s.joints.map((j) => j.rejectMargin))].join('/')}`,
@@ -62,7 +63,7 @@ export function formatStartupReport(r: StartupReport): string {
     ['limits', r.limits],
     ['stop', r.stop],
   ];
-  const out = ['openpi-edge agent: ALOHA'];
+  const out = [`openpi-edge agent: ${r.robot}`];
   for (const [k, v] of rows) {
     const lines = Array.isArray(v) ? v : [v];
     lines.forEach((line, i) => {

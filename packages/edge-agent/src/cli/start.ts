@@ -1,36 +1,47 @@
 /**
- * `edge-agent start --robot aloha [options]`: runs the on-robot loop (see agent/aloha-agent.ts). With no options it
- * drives the emulated ALOHA with the demo bundle for one 500-step episode (10 s at 50 Hz) and exits 0.
+ * `edge-agent start --robot <name> [options]`: runs the on-robot loop (see agent/edge-agent.ts) on a robot plugin
+ * (robots/registry.ts). With no options it drives the emulated ALOHA with the demo bundle for one 500-step episode
+ * (10 s at 50 Hz) and exits 0. Robot-specific flags come from the plugin (`--robot aloha --help` lists them).
  * stdout: startup report, then the summary; stderr: the live status line and warnings.
  * Ctrl-C / SIGTERM: e-stop (every tick holds), the run stops after the current step, the arms hold where they are,
  * everything closes, exit 0; a second signal exits at once with 130. Options and config file: docs/agent.md.
  */
 import { parseArgs } from 'node:util';
 import { OpenpiEdgeError } from '@openpi-edge/client';
-import { AlohaAgent, formatSummary } from '../agent/aloha-agent.js';
+import { EdgeAgent, formatSummary } from '../agent/edge-agent.js';
 import { formatStartupReport } from '../agent/startup-report.js';
 import { StatusLine } from '../agent/status-line.js';
 import { DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from '../config/load.js';
 import type { AgentConfigFile } from '../config/schema.js';
+import type { AnyRobotPlugin } from '../robots/interface.js';
+import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
 import { attachKeyboard, attachSignals } from '../safety/estop-inputs.js';
 import { numberFlag } from './flags.js';
 import type { CliCommand } from './main.js';
 
-const HELP = `usage: edge-agent start --robot aloha [options]
+type AnyPlugin = AnyRobotPlugin;
 
-Drives an ALOHA (two ViperX 300 follower arms, four cameras) with a local bundle or a remote openpi server.
-With no options: the emulated ALOHA and the demo π0 bundle, 1 episode of 500 steps at 50 Hz.
+function robotHelp(plugin: AnyPlugin): string {
+  return plugin.flags
+    .map((f) => `  --${f.name}${f.type === 'string' ? ' <v>' : ''}`.padEnd(28) + f.help)
+    .join('\n');
+}
+
+function help(plugin: AnyPlugin): string {
+  return `usage: edge-agent start --robot <name> [options]
+
+Drives a robot with a local bundle or a remote openpi server. With no options: the emulated ALOHA and the demo
+π0 bundle, 1 episode of 500 steps at 50 Hz. Robots: ${BUILTIN_ROBOTS.map((p) => p.name).join(', ')}.
 
 robot
-  --robot <name>            robot (default aloha; the only one so far)
-  --transport <t>           emulator | serial | ros2 (default emulator)
-  --port-left <dev>         serial: left follower port (default /dev/ttyDXL_puppet_left)
-  --port-right <dev>        serial: right follower port (default /dev/ttyDXL_puppet_right)
-  --baud <n>                serial: bit/s (default 1000000)
-  --cameras <src>           generated | ros2 (default generated; ros2 for --transport ros2)
+  --robot <name>            robot plugin (default aloha)
+${plugin.name} (${plugin.summary})
+${robotHelp(plugin)}
+ros 2
   --ros-node-name <name>    ROS 2 node name of the agent (default openpi_edge_agent)
-  --estop-topic <topic>     std_msgs/Bool e-stop topic, true = e-stop (default /openpi_edge/estop with
-                            --transport ros2; given, it is subscribed with any transport when ROS 2 is sourced)
+  --estop-topic <topic>     std_msgs/Bool e-stop topic, true = e-stop (default /openpi_edge/estop when the robot
+                            runs on ROS 2; given, it is subscribed with any transport, and fails start-up if
+                            ROS 2 is not available)
   --status-topic <topic>    std_msgs/String agent state as JSON at 2 Hz (default /openpi_edge/status)
 model (one of)
   --bundle <dir>            local model bundle (default: demo π0, ${DEMO_BUNDLE_DIR})
@@ -49,23 +60,28 @@ loop
   --episodes <n>            episodes (default 1)
   --max-steps <n>           steps per episode, 0 = until Ctrl-C (default 500 = 10 s at 50 Hz)
   --policy-timeout <ms>     longest a tick waits for the policy before holding (default 1000)
-  --no-reset                do not move home before/after episodes (hold where the arms are)
+  --first-chunk-timeout <ms> longest the first chunk of an episode may take, fetched before the episode clock
+                            starts (default 60000)
+  --no-reset                do not move home before/after episodes (hold where the robot is)
+  --reset-speed <f>         fraction of each joint's maximum velocity a reset uses, 0 < f <= 1 (default 0.5)
   --status-interval <ms>    live status period, 0 = off (default 250; every 2 s when stderr is not a TTY)
   --config <file.json>      config file (flags override it); see docs/agent.md
   --print-config            print the resolved config as JSON and exit
   -h, --help`;
+}
 
-function parse(argv: string[]) {
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+
+function parse(argv: string[], plugin: AnyPlugin) {
+  const robotOptions: Record<string, OptionSpec> = Object.fromEntries(
+    plugin.flags.map((f) => [f.name, { type: f.type, ...(f.multiple === true ? { multiple: true } : {}) }]),
+  );
   return parseArgs({
     args: argv,
     allowPositionals: false,
     options: {
+      ...robotOptions,
       robot: { type: 'string' },
-      transport: { type: 'string' },
-      'port-left': { type: 'string' },
-      'port-right': { type: 'string' },
-      baud: { type: 'string' },
-      cameras: { type: 'string' },
       'ros-node-name': { type: 'string' },
       'estop-topic': { type: 'string' },
       'status-topic': { type: 'string' },
@@ -84,7 +100,9 @@ function parse(argv: string[]) {
       episodes: { type: 'string' },
       'max-steps': { type: 'string' },
       'policy-timeout': { type: 'string' },
+      'first-chunk-timeout': { type: 'string' },
       'no-reset': { type: 'boolean' },
+      'reset-speed': { type: 'string' },
       'status-interval': { type: 'string' },
       config: { type: 'string' },
       'print-config': { type: 'boolean' },
@@ -95,8 +113,21 @@ function parse(argv: string[]) {
 
 type Flags = ReturnType<typeof parse>;
 
+/** The plugin `--robot` names in `argv` (default aloha), looked up before the rest is parsed. */
+export function robotOfArgs(
+  argv: readonly string[],
+  plugins: readonly AnyPlugin[] = BUILTIN_ROBOTS,
+): AnyPlugin {
+  let name = 'aloha';
+  argv.forEach((a, i) => {
+    if (a === '--robot' && argv[i + 1] !== undefined) name = argv[i + 1] as string;
+    else if (a.startsWith('--robot=')) name = a.slice('--robot='.length);
+  });
+  return findRobot(name, plugins);
+}
+
 /** The flags as a config object (validated by the same schema as the file). */
-export function flagsToConfig(v: Flags): AgentConfigFile {
+export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ?? 'aloha')): AgentConfigFile {
   if (v.bundle !== undefined && v.policy !== undefined) {
     throw new OpenpiEdgeError('BAD_ARGUMENT', 'give either --bundle or --policy, not both', {
       option: 'policy',
@@ -106,15 +137,10 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
     const e = Object.entries(o).filter(([, x]) => x !== undefined);
     return e.length === 0 ? undefined : (Object.fromEntries(e) as T);
   };
+  const section = plugin.flagsToConfig(v as Record<string, string | boolean | string[] | undefined>);
   const raw = {
-    robot: v.robot,
-    transport: v.transport,
-    serial: drop({
-      portLeft: v['port-left'],
-      portRight: v['port-right'],
-      baudRate: numberFlag('baud', v.baud, { min: 1, integer: true }),
-    }),
-    cameras: drop({ source: v.cameras }),
+    robot: plugin.name,
+    [plugin.name]: Object.keys(section).length === 0 ? undefined : section,
     ros2: drop({
       nodeName: v['ros-node-name'],
       estopTopic: v['estop-topic'],
@@ -136,7 +162,12 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
     episodes: numberFlag('episodes', v.episodes, { min: 1, integer: true }),
     maxSteps: numberFlag('max-steps', v['max-steps'], { min: 0, integer: true }),
     policyTimeoutMs: numberFlag('policy-timeout', v['policy-timeout'], { min: 1, integer: true }),
+    firstChunkTimeoutMs: numberFlag('first-chunk-timeout', v['first-chunk-timeout'], {
+      min: 1,
+      integer: true,
+    }),
     reset: v['no-reset'] === true ? false : undefined,
+    resetSpeed: numberFlag('reset-speed', v['reset-speed'], { min: 0, exclusive: true }),
     statusIntervalMs: numberFlag('status-interval', v['status-interval'], { min: 0, integer: true }),
   };
   if (v.policy !== undefined && raw.bundle !== undefined && raw.bundle.dir === undefined) {
@@ -152,17 +183,18 @@ export function flagsToConfig(v: Flags): AgentConfigFile {
 export const startCommand: CliCommand = {
   summary: 'run the robot loop (default: emulated ALOHA + demo bundle, 10 s)',
   async run(argv) {
+    const plugin = robotOfArgs(argv);
     let values: Flags;
     try {
-      values = parse(argv);
+      values = parse(argv, plugin);
     } catch (e) {
-      throw new OpenpiEdgeError('BAD_ARGUMENT', `${(e as Error).message}\n\n${HELP}`, {});
+      throw new OpenpiEdgeError('BAD_ARGUMENT', `${(e as Error).message}\n\n${help(plugin)}`, {});
     }
     if (values.help === true) {
-      console.log(HELP);
+      console.log(help(plugin));
       return 0;
     }
-    const flags = flagsToConfig(values);
+    const flags = flagsToConfig(values, plugin);
     const file = values.config === undefined ? {} : await loadConfigFile(values.config);
     const config = resolveConfig(file, flags);
     if (values['print-config'] === true) {
@@ -171,9 +203,9 @@ export const startCommand: CliCommand = {
     }
     console.log(
       `starting: ${config.model.kind === 'remote' ? `connecting to ${config.model.url}` : `loading ${config.model.dir}`}, ` +
-        `${config.transport} transport...`,
+        `robot ${config.robot}...`,
     );
-    const agent = await AlohaAgent.create(config);
+    const agent = await EdgeAgent.create(config);
     console.log(formatStartupReport(agent.report));
     const status = new StatusLine(process.stderr, () => agent.snapshot());
     let signals = 0;
@@ -184,7 +216,7 @@ export const startCommand: CliCommand = {
         detachKeyboard(); // restores the terminal from raw mode
         process.exit(130);
       }
-      process.stderr.write(`\n${what}: e-stop, holding the arms, stopping...\n`);
+      process.stderr.write(`\n${what}: e-stop, holding the robot, stopping...\n`);
       agent.stop();
     };
     let detachKeyboard = (): void => {};

@@ -1,13 +1,17 @@
 /**
  * Reads and validates the config file, merges it with the CLI flags and fills in the defaults.
- * Precedence: flags > file > defaults. Nested sections (`serial`, `cameras`, `bundle`, `remote`, `safety`) merge key
+ * Precedence: flags > file > defaults. Nested sections (the robot's section, `bundle`, `remote`, `safety`) merge key
  * by key; a model given by the flags (`bundle` or `remote`) replaces the file's model of the other kind.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import type { z } from 'zod';
-import { type AgentConfig, type AgentConfigFile, AgentConfigFileSchema } from './schema.js';
+import type { AnyRobotPlugin } from '../robots/interface.js';
+import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
+import { type AgentConfig, type AgentConfigFile, agentConfigFileSchema } from './schema.js';
+
+type Plugins = readonly AnyRobotPlugin[];
 
 /** The committed demo bundle (tiny random-weight π0 for ALOHA): the default model. */
 export const DEMO_BUNDLE_DIR = fileURLToPath(new URL('../../assets/demo-bundle-pi0', import.meta.url));
@@ -15,9 +19,6 @@ export const DEMO_BUNDLE_DIR = fileURLToPath(new URL('../../assets/demo-bundle-p
 /** Every default of {@link AgentConfig}, in one place (documented in docs/agent.md). */
 export const AGENT_DEFAULTS = {
   robot: 'aloha',
-  transport: 'emulator',
-  serial: { portLeft: '/dev/ttyDXL_puppet_left', portRight: '/dev/ttyDXL_puppet_right', baudRate: 1_000_000 },
-  cameras: { width: 640, height: 480, fps: 30 },
   providers: ['tensorrt', 'cuda', 'cpu'],
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 5_000,
@@ -27,7 +28,9 @@ export const AGENT_DEFAULTS = {
   episodes: 1,
   maxSteps: 500,
   policyTimeoutMs: 1_000,
+  firstChunkTimeoutMs: 60_000,
   reset: true,
+  resetSpeed: 0.5,
   statusIntervalMs: 250,
   ros2: { nodeName: 'openpi_edge_agent', statusTopic: '/openpi_edge/status', statusHz: 2 },
 } as const;
@@ -43,14 +46,24 @@ function zodFail(where: string, error: z.ZodError, context: Record<string, unkno
 }
 
 /** Validates a config object (from a file, or flags shaped like one). BAD_ARGUMENT naming the key. */
-export function parseConfigFile(input: unknown, where = 'config'): AgentConfigFile {
-  const r = AgentConfigFileSchema.safeParse(input);
+export function parseConfigFile(
+  input: unknown,
+  where = 'config',
+  plugins: Plugins = BUILTIN_ROBOTS,
+): AgentConfigFile {
+  if (typeof input === 'object' && input !== null && 'robot' in input) {
+    findRobot(String((input as { robot: unknown }).robot), plugins);
+  }
+  const r = agentConfigFileSchema(plugins).safeParse(input);
   if (!r.success) zodFail(`invalid ${where}`, r.error, { source: where });
-  return r.data;
+  return r.data as AgentConfigFile;
 }
 
 /** Reads a JSON config file. BAD_ARGUMENT naming the file (unreadable, not JSON, or invalid at a key). */
-export async function loadConfigFile(path: string): Promise<AgentConfigFile> {
+export async function loadConfigFile(
+  path: string,
+  plugins: Plugins = BUILTIN_ROBOTS,
+): Promise<AgentConfigFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -67,7 +80,7 @@ export async function loadConfigFile(path: string): Promise<AgentConfigFile> {
       file: path,
     });
   }
-  return parseConfigFile(json, `config file ${path}`);
+  return parseConfigFile(json, `config file ${path}`, plugins);
 }
 
 function defined<T extends object>(o: T | undefined): Partial<T> {
@@ -75,11 +88,18 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Merges `flags` over `file` (both validated) and fills the defaults. */
-export function resolveConfig(file: AgentConfigFile = {}, flags: AgentConfigFile = {}): AgentConfig {
-  const f = defined(file);
-  const c = defined(flags);
-  const pick = <K extends keyof AgentConfigFile>(k: K): AgentConfigFile[K] => c[k] ?? f[k];
+/**
+ * Merges `flags` over `file` (both validated, either may be partial) and fills the defaults. The robot is the
+ * flags', else the file's, else `aloha`; the file's robot section applies only when it names the same robot.
+ */
+export function resolveConfig(
+  file: Partial<AgentConfigFile> = {},
+  flags: Partial<AgentConfigFile> = {},
+  plugins: Plugins = BUILTIN_ROBOTS,
+): AgentConfig {
+  const f = defined(file) as Partial<AgentConfigFile>;
+  const c = defined(flags) as Partial<AgentConfigFile>;
+  const pick = <K extends keyof AgentConfigFile>(k: K): AgentConfigFile[K] | undefined => c[k] ?? f[k];
   // A model kind named by the flags replaces the file's model of the other kind.
   const flagsModel = c.remote !== undefined ? 'remote' : c.bundle !== undefined ? 'bundle' : undefined;
   const fileBundle = flagsModel === 'remote' ? undefined : f.bundle;
@@ -89,9 +109,16 @@ export function resolveConfig(file: AgentConfigFile = {}, flags: AgentConfigFile
       ? { ...defined(fileRemote), ...defined(c.remote) }
       : undefined;
   const bundle = { ...defined(fileBundle), ...defined(c.bundle) };
-  const serial = { ...AGENT_DEFAULTS.serial, ...defined(f.serial), ...defined(c.serial) };
-  const transport = pick('transport') ?? AGENT_DEFAULTS.transport;
-  const cams = { ...defined(f.cameras), ...defined(c.cameras) };
+  const robot = c.robot ?? f.robot ?? AGENT_DEFAULTS.robot;
+  const plugin = findRobot(robot, plugins);
+  const sectionOf = (x: Partial<AgentConfigFile>): Record<string, unknown> =>
+    (x.robot === undefined || x.robot === robot
+      ? (x[robot] as Record<string, unknown> | undefined)
+      : undefined) ?? {};
+  const merged = plugin.mergeConfig(sectionOf(f), sectionOf(c));
+  const parsed = plugin.configSchema.safeParse(merged);
+  if (!parsed.success) zodFail(`invalid ${robot} section`, parsed.error, { robot });
+  const robotConfig = plugin.resolveConfig(parsed.data) as Record<string, unknown>;
   const prompt = pick('prompt');
   const ros2 = { ...AGENT_DEFAULTS.ros2, ...defined(f.ros2), ...defined(c.ros2) };
   const model: AgentConfig['model'] =
@@ -113,15 +140,8 @@ export function resolveConfig(file: AgentConfigFile = {}, flags: AgentConfigFile
           ...(bundle.threads === undefined ? {} : { threads: bundle.threads }),
         };
   return {
-    robot: pick('robot') ?? AGENT_DEFAULTS.robot,
-    transport,
-    serial,
-    cameras: {
-      source: cams.source ?? (transport === 'ros2' ? 'ros2' : 'generated'),
-      width: cams.width ?? AGENT_DEFAULTS.cameras.width,
-      height: cams.height ?? AGENT_DEFAULTS.cameras.height,
-      fps: cams.fps ?? AGENT_DEFAULTS.cameras.fps,
-    },
+    robot,
+    robotConfig,
     model,
     ros2,
     ...(prompt === undefined ? {} : { prompt }),
@@ -131,7 +151,9 @@ export function resolveConfig(file: AgentConfigFile = {}, flags: AgentConfigFile
     episodes: pick('episodes') ?? AGENT_DEFAULTS.episodes,
     maxSteps: pick('maxSteps') ?? AGENT_DEFAULTS.maxSteps,
     policyTimeoutMs: pick('policyTimeoutMs') ?? AGENT_DEFAULTS.policyTimeoutMs,
+    firstChunkTimeoutMs: pick('firstChunkTimeoutMs') ?? AGENT_DEFAULTS.firstChunkTimeoutMs,
     reset: pick('reset') ?? AGENT_DEFAULTS.reset,
+    resetSpeed: pick('resetSpeed') ?? AGENT_DEFAULTS.resetSpeed,
     safety: {
       ...defined(f.safety),
       ...defined(c.safety),

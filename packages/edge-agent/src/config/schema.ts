@@ -7,18 +7,6 @@ import { SafetyOverridesSchema } from '../safety/config.js';
 
 const positiveInt = z.number().int().positive();
 
-/** Follower ports of the `serial` transport (U2D2 adapters, or `edge-agent emulate aloha`'s ptys). */
-export const SerialConfigSchema = z
-  .object({
-    /** Left follower port. Default `/dev/ttyDXL_puppet_left` (openpi's udev name). */
-    portLeft: z.string().min(1).optional(),
-    /** Right follower port. Default `/dev/ttyDXL_puppet_right`. */
-    portRight: z.string().min(1).optional(),
-    /** Line rate (bit/s). Default 1_000_000 (Interbotix / ALOHA). */
-    baudRate: positiveInt.optional(),
-  })
-  .strict();
-
 /** Local model: an exported bundle run with onnxruntime. */
 export const BundleConfigSchema = z
   .object({
@@ -54,22 +42,6 @@ export const RemoteConfigSchema = z
   })
   .strict();
 
-/** Cameras of the robot. */
-export const CamerasConfigSchema = z
-  .object({
-    /**
-     * `generated`: synthetic moving frames (the default for `emulator` and `serial`); `ros2`: the ALOHA image topics
-     * (the default for `ros2`); `none`: no cameras (the policy sees black frames, the watchdog requires none).
-     */
-    source: z.enum(['generated', 'ros2', 'none']).optional(),
-    /** Frame size (px) of generated cameras. Default 640 x 480 (ALOHA's RealSense cameras). */
-    width: positiveInt.optional(),
-    height: positiveInt.optional(),
-    /** Frame rate (Hz) of generated cameras. Default 30. */
-    fps: z.number().positive().optional(),
-  })
-  .strict();
-
 /** A ROS 2 topic name: absolute or relative, letters, digits, `_` and `/`. */
 const rosName = z
   .string()
@@ -78,14 +50,15 @@ const rosName = z
 /** Running as a ROS 2 node: node name, e-stop and status topics (docs/agent.md "ROS 2"). */
 export const Ros2ConfigSchema = z
   .object({
-    /** Node name of the agent (ros2 transport, e-stop and status topics). Default `openpi_edge_agent`. */
+    /** Node name of the agent (the robot's ROS 2 transport, e-stop and status topics). Default `openpi_edge_agent`. */
     nodeName: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a ROS 2 node name')
       .optional(),
     /**
-     * `std_msgs/msg/Bool` e-stop topic (true = e-stop). Default `/openpi_edge/estop`, subscribed with the ros2
-     * transport; setting it subscribes with any transport when ROS 2 is available (a warning otherwise).
+     * `std_msgs/msg/Bool` e-stop topic (true = e-stop). Default `/openpi_edge/estop`, subscribed when the robot runs
+     * on ROS 2; setting it subscribes with any transport, and a topic that cannot be opened (ROS 2 not available)
+     * is a start-up error.
      */
     estopTopic: rosName.optional(),
     /** `std_msgs/msg/String` topic carrying the agent state as JSON. Default `/openpi_edge/status`. */
@@ -95,48 +68,97 @@ export const Ros2ConfigSchema = z
   })
   .strict();
 
-/** The config file: every key optional; unknown keys are rejected. */
-export const AgentConfigFileSchema = z
-  .object({
-    /** Robot. Only `aloha` for now. Default `aloha`. */
-    robot: z.enum(['aloha']).optional(),
-    /** How the arms are reached. Default `emulator`. */
-    transport: z.enum(['emulator', 'serial', 'ros2']).optional(),
-    serial: SerialConfigSchema.optional(),
-    cameras: CamerasConfigSchema.optional(),
-    ros2: Ros2ConfigSchema.optional(),
-    /** Local bundle. Exclusive with `remote`; the default model is the demo bundle. */
-    bundle: BundleConfigSchema.optional(),
-    /** Remote openpi server. Exclusive with `bundle`. */
-    remote: RemoteConfigSchema.optional(),
-    /** Task prompt sent with every observation. Default none (the model's default prompt applies). */
-    prompt: z.string().optional(),
-    /** Control rate (Hz). Default 50 (openpi aloha_real). */
-    controlHz: z.number().positive().max(1000).optional(),
-    /** Rows of each chunk executed before the next one is used (execution horizon). Default 25. */
-    actionHorizon: positiveInt.optional(),
-    /** `async`: fetch the next chunk while the current one executes; `sync`: openpi's blocking broker. Default `async`. */
-    broker: z.enum(['async', 'sync']).optional(),
-    /** Episodes to run. Default 1. */
-    episodes: positiveInt.optional(),
-    /** Control steps per episode; 0 = unbounded (until Ctrl-C). Default 500 (10 s at 50 Hz). */
-    maxSteps: z.number().int().nonnegative().optional(),
-    /** Longest one tick waits for the policy before holding the arms (ms). Default 1000. */
-    policyTimeoutMs: positiveInt.optional(),
-    /** Move to the reset pose before every episode and after the last one. Default true. */
-    reset: z.boolean().optional(),
-    /** Safety overrides (docs/safety.md "Knobs"): limits, velocities, watchdog, latchOn. Default none. */
-    safety: SafetyOverridesSchema.optional(),
-    /** Live status line period (ms); 0 = no status line. Default 250. */
-    statusIntervalMs: z.number().int().nonnegative().optional(),
-  })
-  .strict()
-  .refine((c) => !(c.bundle !== undefined && c.remote !== undefined), {
-    message: 'give either bundle or remote, not both',
-    path: ['remote'],
-  });
+/** Keys every robot shares; the robot's own section sits under its name (e.g. `aloha`). */
+const COMMON_SHAPE = {
+  ros2: Ros2ConfigSchema.optional(),
+  /** Local bundle. Exclusive with `remote`; the default model is the demo bundle. */
+  bundle: BundleConfigSchema.optional(),
+  /** Remote openpi server. Exclusive with `bundle`. */
+  remote: RemoteConfigSchema.optional(),
+  /** Task prompt sent with every observation. Default none (the model's default prompt applies). */
+  prompt: z.string().optional(),
+  /** Control rate (Hz). Default 50 (openpi aloha_real). */
+  controlHz: z.number().positive().max(1000).optional(),
+  /** Rows of each chunk executed before the next one is used (execution horizon). Default 25. */
+  actionHorizon: positiveInt.optional(),
+  /** `async`: fetch the next chunk while the current one executes; `sync`: openpi's blocking broker. Default `async`. */
+  broker: z.enum(['async', 'sync']).optional(),
+  /** Episodes to run. Default 1. */
+  episodes: positiveInt.optional(),
+  /** Control steps per episode; 0 = unbounded (until Ctrl-C). Default 500 (10 s at 50 Hz). */
+  maxSteps: z.number().int().nonnegative().optional(),
+  /** Longest one tick waits for the policy before holding the robot (ms). Default 1000. */
+  policyTimeoutMs: positiveInt.optional(),
+  /**
+   * Longest the first chunk of an episode may take (ms); it is fetched after the reset, before the episode clock
+   * starts. Default 60000 (a full-size model's first chunk on CPU).
+   */
+  firstChunkTimeoutMs: positiveInt.optional(),
+  /** Move to the reset pose before every episode and after the last one. Default true. */
+  reset: z.boolean().optional(),
+  /** Fraction of each joint's maximum velocity a reset move uses (0 < f <= 1). Default 0.5. */
+  resetSpeed: z.number().positive().max(1).optional(),
+  /** Safety overrides (docs/safety.md "Knobs"): limits, velocities, watchdog, latchOn. Default none. */
+  safety: SafetyOverridesSchema.optional(),
+  /** Live status line period (ms); 0 = no status line. Default 250. */
+  statusIntervalMs: z.number().int().nonnegative().optional(),
+};
 
-export type AgentConfigFile = z.output<typeof AgentConfigFileSchema>;
+/** Plugins as far as the config needs them: a name and the schema of their section. */
+export interface RobotConfigSection {
+  readonly name: string;
+  readonly configSchema: z.ZodType;
+}
+
+/**
+ * The config file for a set of robot plugins: a discriminated union on `robot` (default `aloha` when absent), each
+ * variant the common keys plus the robot's own section under its name. Unknown keys are rejected.
+ */
+export function agentConfigFileSchema(robots: readonly RobotConfigSection[]) {
+  const variants = robots.map((r) =>
+    z
+      .object({
+        /** Robot plugin. Default `aloha`. */
+        robot: z.literal(r.name),
+        ...COMMON_SHAPE,
+        [r.name]: r.configSchema.optional(),
+      })
+      .strict(),
+  );
+  if (variants.length === 0) throw new Error('agentConfigFileSchema: no robot plugins');
+  return z.preprocess(
+    (v) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v) && !('robot' in v)
+        ? { robot: 'aloha', ...v }
+        : v,
+    z
+      .discriminatedUnion('robot', variants as unknown as [(typeof variants)[number], ...typeof variants])
+      .refine((c) => !(c.bundle !== undefined && c.remote !== undefined), {
+        message: 'give either bundle or remote, not both',
+        path: ['remote'],
+      }),
+  );
+}
+
+/** A validated config file (the robot's section is `Record<string, unknown>` here; its plugin knows its type). */
+export type AgentConfigFile = {
+  robot: string;
+  ros2?: z.output<typeof Ros2ConfigSchema>;
+  bundle?: z.output<typeof BundleConfigSchema>;
+  remote?: z.output<typeof RemoteConfigSchema>;
+  prompt?: string;
+  controlHz?: number;
+  actionHorizon?: number;
+  broker?: 'async' | 'sync';
+  episodes?: number;
+  maxSteps?: number;
+  policyTimeoutMs?: number;
+  firstChunkTimeoutMs?: number;
+  reset?: boolean;
+  resetSpeed?: number;
+  safety?: z.output<typeof SafetyOverridesSchema>;
+  statusIntervalMs?: number;
+} & { [robotSection: string]: unknown };
 export type SafetyOverridesConfig = z.output<typeof SafetyOverridesSchema>;
 
 /** The model the agent runs: a local bundle or a remote server. */
@@ -160,15 +182,10 @@ export type ModelConfig =
 
 /** Everything resolved: the defaults, then the file, then the flags. */
 export interface AgentConfig {
-  readonly robot: 'aloha';
-  readonly transport: 'emulator' | 'serial' | 'ros2';
-  readonly serial: { readonly portLeft: string; readonly portRight: string; readonly baudRate: number };
-  readonly cameras: {
-    readonly source: 'generated' | 'ros2' | 'none';
-    readonly width: number;
-    readonly height: number;
-    readonly fps: number;
-  };
+  /** Robot plugin name. */
+  readonly robot: string;
+  /** The robot's section with its plugin's defaults filled in (the plugin's `configSchema` type). */
+  readonly robotConfig: Readonly<Record<string, unknown>>;
   readonly model: ModelConfig;
   /** ROS 2 node name and topics; `estopTopic` absent = the default, subscribed only with the ros2 transport. */
   readonly ros2: {
@@ -184,7 +201,9 @@ export interface AgentConfig {
   readonly episodes: number;
   readonly maxSteps: number;
   readonly policyTimeoutMs: number;
+  readonly firstChunkTimeoutMs: number;
   readonly reset: boolean;
+  readonly resetSpeed: number;
   readonly safety: SafetyOverridesConfig;
   readonly statusIntervalMs: number;
 }

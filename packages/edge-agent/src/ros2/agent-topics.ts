@@ -113,8 +113,6 @@ export interface OpenAgentRos2Options extends AgentRos2TopicsOptions {
   context?: Ros2Context;
   /** Name of an own node. Default `openpi_edge_agent`. */
   nodeName?: string;
-  /** Told why the topics are off when ROS 2 is unavailable. Default console.warn. */
-  warn?: (message: string) => void;
 }
 
 /** The topics and what to close: the topics, plus the node and context when they were made here. */
@@ -125,7 +123,8 @@ export interface OpenedAgentRos2 {
 
 /**
  * With a node (ros2 transport): the topics on it. Without one: only when `estopTopic` is set, on a node of its own
- * (`nodeName`); when ROS 2 is not available (ROS2_UNAVAILABLE) it warns and returns null. Otherwise null.
+ * (`nodeName`); when ROS 2 is not available that is a start-up error (ROS2_UNAVAILABLE naming the topic): an e-stop
+ * input that was asked for and cannot be opened must not be dropped with a warning. Otherwise null.
  */
 export async function openAgentRos2Topics(options: OpenAgentRos2Options): Promise<OpenedAgentRos2 | null> {
   if (options.node !== undefined) {
@@ -140,10 +139,12 @@ export async function openAgentRos2Topics(options: OpenAgentRos2Options): Promis
       owned = await createRclnodejsContext();
     } catch (e) {
       if (e instanceof OpenpiEdgeError && e.code === 'ROS2_UNAVAILABLE') {
-        (options.warn ?? ((m: string) => console.warn(m)))(
-          `warning: e-stop topic ${options.estopTopic} not subscribed: ${e.message}`,
+        throw new OpenpiEdgeError(
+          'ROS2_UNAVAILABLE',
+          `e-stop topic ${options.estopTopic} cannot be subscribed: ${e.message}`,
+          { ...e.context, topic: options.estopTopic },
+          { cause: e },
         );
-        return null;
       }
       throw e;
     }

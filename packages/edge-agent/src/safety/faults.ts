@@ -6,6 +6,7 @@
 /** Every fault code, in the order the gate checks them. */
 export const FAULT_CODES = [
   'E_STOP', // the e-stop latch is set (source and reason in the record)
+  'ROBOT_FAULT', // the robot reported a fault: servo error, protective stop, lost link (name = the robot's own code)
   'JOINT_STATE_MISSING', // no joint state received yet
   'JOINT_STATE_INVALID', // joint state of the wrong length or with a non-finite position
   'JOINT_STATE_STALE', // joint state older than watchdog.jointStaleMs (or stamped in the future by more)

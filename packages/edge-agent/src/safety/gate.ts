@@ -5,6 +5,7 @@
  * It never returns a command outside the position limits, further than one per-tick step from the previous one,
  * or non-finite. Check order: docs/safety.md.
  */
+import { OpenpiEdgeError } from '@openpi-edge/client';
 import { type Observable, Subject } from 'rxjs';
 import { parseSafetyConfig, type SafetyConfig } from './config.js';
 import { EStop } from './estop.js';
@@ -28,16 +29,114 @@ export interface GateInput {
   readonly cameras?: Readonly<Record<string, number | null | undefined>>;
   /** What the broker reports about the policy. */
   readonly policy?: PolicyHealth;
+  /** Faults the robot itself reports now (servo error, protective stop, lost link); any one holds. */
+  readonly robotFaults?: readonly RobotReportedFault[];
+}
+
+/** A fault as a robot plugin reports it (robots/interface.ts): its own code, a message naming the part. */
+export interface RobotReportedFault {
+  /** The robot's code, e.g. `SERVO_ERROR`, `PROTECTIVE_STOP`, `LINK_LOST`. */
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * A motion target the gate let through: inside the position limits, at most one per-tick step from the previous
+ * command, finite. Only the gate makes these (the constructor needs a module-private token, and every issued
+ * command is recorded), and robot plugins accept nothing else ({@link assertSafeCommand}), so a driver cannot be
+ * handed an unchecked target. `positions` is a copy each time: the command cannot be changed after the check.
+ */
+export class SafeCommand {
+  readonly #positions: Float64Array;
+  /** Robot the gate's limits belong to (SafetyConfig.robot). */
+  readonly robot: string;
+  /** Gate clock reading (ms) when it was issued. */
+  readonly issuedAtMs: number;
+
+  constructor(token: symbol, positions: Float64Array, robot: string, issuedAtMs: number) {
+    if (token !== MINT) {
+      throw new OpenpiEdgeError('UNSAFE_TARGET', 'SafeCommand: only the SafetyGate issues commands', {
+        robot,
+      });
+    }
+    this.#positions = positions.slice();
+    this.robot = robot;
+    this.issuedAtMs = issuedAtMs;
+    ISSUED.add(this);
+  }
+
+  /** The targets in action order and units (rad for joints, normalised for grippers); a fresh copy. */
+  get positions(): Float64Array {
+    return this.#positions.slice();
+  }
+
+  /** Number of action dimensions. */
+  get length(): number {
+    return this.#positions.length;
+  }
+}
+
+const MINT: unique symbol = Symbol('SafeCommand.mint');
+const ISSUED = new WeakSet<object>();
+
+/**
+ * Throws UNSAFE_TARGET unless `command` was issued by a SafetyGate (for `robot` and `dim` when given). Robot
+ * plugins call this first in every motion write.
+ */
+export function assertSafeCommand(
+  command: unknown,
+  expect: { robot?: string; dim?: number } = {},
+): asserts command is SafeCommand {
+  if (!(command instanceof SafeCommand) || !ISSUED.has(command)) {
+    throw new OpenpiEdgeError('UNSAFE_TARGET', 'motion command was not issued by the SafetyGate', {
+      got: command === null ? 'null' : typeof command,
+    });
+  }
+  if (expect.robot !== undefined && command.robot !== expect.robot) {
+    throw new OpenpiEdgeError(
+      'UNSAFE_TARGET',
+      `motion command was checked against ${command.robot}'s limits, not ${expect.robot}'s`,
+      { robot: expect.robot, commandRobot: command.robot },
+    );
+  }
+  if (expect.dim !== undefined && command.length !== expect.dim) {
+    throw new OpenpiEdgeError(
+      'UNSAFE_TARGET',
+      `motion command has ${command.length} values, ${expect.robot ?? 'the robot'} takes ${expect.dim}`,
+      { dim: expect.dim, got: command.length },
+    );
+  }
 }
 
 export type GateDecision =
-  /** Send `command` (fresh array). `limited`: clamps and slow-downs applied to the action. */
-  | { readonly kind: 'move'; readonly command: Float64Array; readonly limited: readonly LimitEvent[] }
+  /**
+   * Send `safe` (what a robot plugin accepts); `command` is the same values as a fresh array (telemetry, tests).
+   * `limited`: clamps and slow-downs applied to the action.
+   */
+  | {
+      readonly kind: 'move';
+      readonly command: Float64Array;
+      readonly safe: SafeCommand;
+      readonly limited: readonly LimitEvent[];
+    }
   /**
    * Do not follow the policy: send `command` (the last safe command) again, or nothing when it is null (nothing
    * was ever sent; the servos keep their own goal). `faults`: why, in check order.
    */
-  | { readonly kind: 'hold'; readonly command: Float64Array | null; readonly faults: readonly SafetyFault[] };
+  | {
+      readonly kind: 'hold';
+      readonly command: Float64Array | null;
+      readonly safe: SafeCommand | null;
+      readonly faults: readonly SafetyFault[];
+    };
+
+/** What {@link SafetyGate.motionStep} checks: a non-policy move (homing, reset, gripper sequence, example). */
+export interface MotionInput {
+  /** This tick's target (action order and units), one waypoint of a planned move. */
+  readonly target: JointVector;
+  readonly joints: MeasuredJoints | null | undefined;
+  readonly robotFaults?: readonly RobotReportedFault[];
+}
 
 export interface SafetyCounters {
   /** `step` calls. */
@@ -57,6 +156,16 @@ export interface SafetyGateOptions {
   readonly clock: { now(): number };
 }
 
+/** The robot's reported faults as gate faults (one ROBOT_FAULT each, `name` = the robot's code). */
+function robotFaults(reported: readonly RobotReportedFault[] | undefined, now: number): SafetyFault[] {
+  return (reported ?? []).map((f) => ({
+    code: 'ROBOT_FAULT' as const,
+    message: `robot fault ${f.code}: ${f.message}`,
+    atMs: now,
+    name: f.code,
+  }));
+}
+
 const codeOrder = new Map<FaultCode, number>(FAULT_CODES.map((c, i) => [c, i]));
 
 function zeroCounts(): Record<FaultCode, number> {
@@ -74,6 +183,8 @@ export class SafetyGate {
   readonly #faults = new Subject<SafetyFault>();
   readonly #limited = new Subject<LimitEvent>();
   #active: readonly SafetyFault[] = [];
+  /** The SafeCommand of the last move (re-sent by holds); null before the first or after `forgetLast`. */
+  #lastSafe: SafeCommand | null = null;
   #counters: SafetyCounters = {
     ticks: 0,
     moves: 0,
@@ -127,6 +238,7 @@ export class SafetyGate {
       { jointStampMs: input.joints?.stampMs, cameras: input.cameras, policy: input.policy },
       now,
     );
+    faults.push(...robotFaults(input.robotFaults, now));
     const measured = input.joints?.positions ?? null;
     if (input.action === null || input.action === undefined) {
       faults.push({ code: 'ACTION_MISSING', message: 'the policy delivered no action this tick', atMs: now });
@@ -137,6 +249,36 @@ export class SafetyGate {
         ...this.limiter.check(input.action, measured, now).filter((f) => f.code !== 'JOINT_STATE_MISSING'),
       );
     }
+    return this.#decide(faults, input.action ?? null, measured, now);
+  }
+
+  /**
+   * One tick of a motion that is not the policy's (homing, reset, gripper sequence, an example's scripted move):
+   * the same limiter, e-stop, robot faults and joint-state watchdog as {@link step}, without the camera and policy
+   * checks (they do not concern a scripted move). Counted like `step` in the counters.
+   */
+  motionStep(input: MotionInput): GateDecision {
+    const now = this.#clock.now();
+    this.#counters.ticks++;
+    const faults: SafetyFault[] = this.watchdog.check(
+      { jointStampMs: input.joints?.stampMs, checkCameras: false },
+      now,
+    );
+    faults.push(...robotFaults(input.robotFaults, now));
+    const measured = input.joints?.positions ?? null;
+    faults.push(
+      ...this.limiter.check(input.target, measured, now).filter((f) => f.code !== 'JOINT_STATE_MISSING'),
+    );
+    return this.#decide(faults, input.target, measured, now);
+  }
+
+  #decide(
+    faults: SafetyFault[],
+    action: JointVector | null,
+    measured: JointVector | null,
+    now: number,
+  ): GateDecision {
+    const c = this.#counters;
     const latch = faults.find((f) => this.#latchOn.has(f.code));
     if (latch !== undefined && !this.estop.latched)
       this.estop.trigger('fault', `${latch.code}: ${latch.message}`);
@@ -149,8 +291,8 @@ export class SafetyGate {
         source: cause.source,
       });
     }
-    if (faults.length === 0 && input.action && measured !== null) {
-      const r = this.limiter.filter(input.action, measured, now);
+    if (faults.length === 0 && action !== null && measured !== null) {
+      const r = this.limiter.filter(action, measured, now);
       if (r.ok) {
         this.#active = [];
         c.moves++;
@@ -159,7 +301,9 @@ export class SafetyGate {
           else c.rateLimited++;
           this.#limited.next(l);
         }
-        return { kind: 'move', command: r.command, limited: r.limited };
+        const safe = new SafeCommand(MINT, r.command, this.config.robot, now);
+        this.#lastSafe = safe;
+        return { kind: 'move', command: r.command, safe, limited: r.limited };
       }
       faults.push(...r.faults);
     }
@@ -170,7 +314,17 @@ export class SafetyGate {
       c.faults[f.code]++;
       this.#faults.next(f);
     }
-    return { kind: 'hold', command: this.limiter.lastSafe(), faults };
+    const last = this.limiter.lastSafe();
+    return { kind: 'hold', command: last, safe: last === null ? null : this.#lastSafe, faults };
+  }
+
+  /**
+   * Forgets the last command (the next one is rate-limited from the measured position again). Use after the robot
+   * moved by other means (teleoperation, a hold at the measured pose).
+   */
+  forgetLast(): void {
+    this.limiter.forgetLast();
+    this.#lastSafe = null;
   }
 
   /** Completes `faults$`, `limited$` and the e-stop's `events$`. */

@@ -20,6 +20,8 @@ export interface WatchdogInput {
   /** Timestamp (ms) of each camera's latest frame, by camera name; null/undefined = no frame yet. */
   readonly cameras?: Readonly<Record<string, number | null | undefined>>;
   readonly policy?: PolicyHealth;
+  /** False: no camera checks at all (a scripted move: homing, reset). Default true. */
+  readonly checkCameras?: boolean;
 }
 
 function errorText(error: unknown): string {
@@ -60,7 +62,10 @@ export class Watchdog {
       });
     }
     const cameras = input.cameras ?? {};
-    const names = [...requiredCameras, ...Object.keys(cameras).filter((n) => !requiredCameras.includes(n))];
+    const names =
+      input.checkCameras === false
+        ? []
+        : [...requiredCameras, ...Object.keys(cameras).filter((n) => !requiredCameras.includes(n))];
     for (const name of names) {
       const stamp = Object.hasOwn(cameras, name) ? cameras[name] : undefined;
       if (stamp === null || stamp === undefined) {

@@ -11,6 +11,8 @@ import {
   parseConfigFile,
   resolveConfig,
 } from '../../src/config/load.js';
+import { ALOHA_CONFIG_DEFAULTS, type AlohaConfig } from '../../src/robots/aloha/config.js';
+import { resolveAlohaCameras } from '../../src/robots/aloha/plugin.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -31,19 +33,28 @@ function badArgument(fn: () => unknown): OpenpiEdgeError {
   throw new Error('expected BAD_ARGUMENT');
 }
 
+const REQUIRED = ['cam_high', 'cam_left_wrist', 'cam_right_wrist'];
+
 describe('config defaults', () => {
   it('runs the emulated ALOHA with the demo bundle, 1 x 500 steps at 50 Hz, async broker, horizon 25', () => {
     const c = resolveConfig();
     expect(c).toMatchObject({
       robot: 'aloha',
-      transport: 'emulator',
       controlHz: 50,
       actionHorizon: 25,
       broker: 'async',
       episodes: 1,
       maxSteps: 500,
       reset: true,
-      cameras: { source: 'generated', width: 640, height: 480, fps: 30 },
+      resetSpeed: 0.5,
+      firstChunkTimeoutMs: 60_000,
+      policyTimeoutMs: 1000,
+      statusIntervalMs: 250,
+    });
+    // The robot's own keys sit in its section, with the plugin's defaults filled in.
+    expect(c.robotConfig).toEqual({
+      transport: 'emulator',
+      generatedCameras: { width: 640, height: 480, fps: 30 },
       serial: {
         portLeft: '/dev/ttyDXL_puppet_left',
         portRight: '/dev/ttyDXL_puppet_right',
@@ -52,33 +63,49 @@ describe('config defaults', () => {
     });
     expect(c.model).toEqual({ kind: 'bundle', dir: DEMO_BUNDLE_DIR, providers: ['tensorrt', 'cuda', 'cpu'] });
     expect(c.prompt).toBeUndefined();
+    // The emulator's cameras default to generated frames (640x480 @ 30 Hz).
+    const cams = resolveAlohaCameras(c.robotConfig as AlohaConfig, REQUIRED);
+    expect(cams.cam_high).toEqual({ kind: 'generated', width: 640, height: 480, fps: 30 });
   });
 
   it('ros2 transport defaults its cameras to ros2 topics', () => {
-    expect(resolveConfig({ transport: 'ros2' }).cameras.source).toBe('ros2');
+    const c = resolveConfig({ aloha: { transport: 'ros2' } });
+    expect(c.robotConfig.transport).toBe('ros2');
+    const cams = resolveAlohaCameras(c.robotConfig as AlohaConfig, REQUIRED);
+    expect(Object.values(cams)).toEqual(Array(4).fill({ kind: 'ros2' }));
   });
 });
 
 describe('merge: flags over file over defaults', () => {
   it('takes flags first, then the file, key by key in nested sections', () => {
     const file = parseConfigFile({
-      transport: 'serial',
-      serial: { portLeft: '/dev/a', baudRate: 57600 },
+      aloha: {
+        transport: 'serial',
+        serial: { portLeft: '/dev/a', baudRate: 57600 },
+        cameras: {
+          cam_high: { kind: 'v4l2', device: '/dev/video0' },
+          cam_left_wrist: { kind: 'v4l2', device: '/dev/video2' },
+        },
+      },
       controlHz: 30,
       broker: 'sync',
       safety: { maxJointVelocity: 1, watchdog: { jointStaleMs: 200 } },
     });
     const flags = parseConfigFile({
-      serial: { portLeft: '/dev/b' },
+      aloha: { serial: { portLeft: '/dev/b' }, cameras: { cam_high: { kind: 'testsrc' } } },
       broker: 'async',
       safety: { watchdog: { cameraStaleMs: 900 } },
     });
     const c = resolveConfig(file, flags);
-    expect(c.transport).toBe('serial');
-    expect(c.serial).toEqual({
+    expect(c.robotConfig.transport).toBe('serial');
+    expect(c.robotConfig.serial).toEqual({
       portLeft: '/dev/b',
-      portRight: AGENT_DEFAULTS.serial.portRight,
+      portRight: ALOHA_CONFIG_DEFAULTS.serial.portRight,
       baudRate: 57600,
+    });
+    expect(c.robotConfig.cameras).toEqual({
+      cam_high: { kind: 'testsrc' },
+      cam_left_wrist: { kind: 'v4l2', device: '/dev/video2' },
     });
     expect(c.controlHz).toBe(30);
     expect(c.broker).toBe('async');
@@ -106,13 +133,27 @@ describe('merge: flags over file over defaults', () => {
 describe('validation names the key', () => {
   it('rejects unknown keys, wrong types, bad enums and both models at once', () => {
     expect(badArgument(() => parseConfigFile({ hz: 50 })).message).toMatch(/unrecognized key.*hz|hz/i);
-    const e = badArgument(() => parseConfigFile({ serial: { baudRate: 'fast' } }));
-    expect(e.context.key).toBe('serial.baudRate');
-    expect(badArgument(() => parseConfigFile({ transport: 'can' })).context.key).toBe('transport');
+    const e = badArgument(() => parseConfigFile({ aloha: { serial: { baudRate: 'fast' } } }));
+    expect(e.context.key).toBe('aloha.serial.baudRate');
+    expect(badArgument(() => parseConfigFile({ aloha: { transport: 'can' } })).context.key).toBe(
+      'aloha.transport',
+    );
+    expect(
+      badArgument(() => parseConfigFile({ aloha: { cameras: { cam_high: { kind: 'v4l2' } } } })).context.key,
+    ).toBe('aloha.cameras.cam_high.device');
+    // The robot's keys moved into its section: at the top level they are unknown keys.
+    expect(badArgument(() => parseConfigFile({ transport: 'serial' })).message).toMatch(/transport/);
+    expect(badArgument(() => parseConfigFile({ serial: { portLeft: '/dev/a' } })).message).toMatch(/serial/);
+    // An unknown robot names the known ones.
+    expect(badArgument(() => parseConfigFile({ robot: 'ur5' })).context).toMatchObject({
+      robot: 'ur5',
+      known: ['aloha'],
+    });
     expect(badArgument(() => parseConfigFile({ remote: { url: 'http://x' } })).context.key).toBe(
       'remote.url',
     );
     expect(badArgument(() => parseConfigFile({ actionHorizon: 0 })).context.key).toBe('actionHorizon');
+    expect(badArgument(() => parseConfigFile({ resetSpeed: 1.5 })).context.key).toBe('resetSpeed');
     expect(badArgument(() => parseConfigFile({ bundle: {}, remote: { url: 'ws://h:1' } })).message).toMatch(
       /either bundle or remote/,
     );
@@ -124,7 +165,7 @@ describe('validation names the key', () => {
   it('reads JSON files and reports unreadable, non-JSON and invalid ones with the file name', async () => {
     const good = join(dir, 'good.json');
     await writeFile(good, JSON.stringify({ maxSteps: 100, prompt: 'fold' }));
-    expect(await loadConfigFile(good)).toEqual({ maxSteps: 100, prompt: 'fold' });
+    expect(await loadConfigFile(good)).toEqual({ robot: 'aloha', maxSteps: 100, prompt: 'fold' });
     const notJson = join(dir, 'bad.json');
     await writeFile(notJson, '{ maxSteps: 100 ');
     await expect(loadConfigFile(notJson)).rejects.toMatchObject({
@@ -151,14 +192,17 @@ describe('CLI flags', () => {
         'port-left': '/dev/l',
         'port-right': '/dev/r',
         baud: '1000000',
+        camera: ['cam_high=/dev/video0', 'cam_left_wrist=testsrc', 'cam_right_wrist=v4l2:/dev/video4'],
         hz: '25',
         horizon: '10',
         broker: 'sync',
         episodes: '2',
         'max-steps': '0',
         'policy-timeout': '300',
+        'first-chunk-timeout': '90000',
         prompt: 'stack the cups',
         'no-reset': true,
+        'reset-speed': '0.25',
         'status-interval': '0',
         bundle: '/m',
         providers: 'cuda, cpu',
@@ -166,21 +210,42 @@ describe('CLI flags', () => {
         seed: '7',
       }),
     ).toEqual({
-      transport: 'serial',
-      serial: { portLeft: '/dev/l', portRight: '/dev/r', baudRate: 1_000_000 },
+      robot: 'aloha',
+      aloha: {
+        transport: 'serial',
+        serial: { portLeft: '/dev/l', portRight: '/dev/r', baudRate: 1_000_000 },
+        cameras: {
+          cam_high: { kind: 'v4l2', device: '/dev/video0' },
+          cam_left_wrist: { kind: 'testsrc' },
+          cam_right_wrist: { kind: 'v4l2', device: '/dev/video4' },
+        },
+      },
       controlHz: 25,
       actionHorizon: 10,
       broker: 'sync',
       episodes: 2,
       maxSteps: 0,
       policyTimeoutMs: 300,
+      firstChunkTimeoutMs: 90_000,
       prompt: 'stack the cups',
       reset: false,
+      resetSpeed: 0.25,
       statusIntervalMs: 0,
       bundle: { dir: '/m', providers: ['cuda', 'cpu'], threads: 1, seed: 7 },
     });
     expect(flags({ policy: 'ws://127.0.0.1:8000', 'api-key': 'k' })).toEqual({
+      robot: 'aloha',
       remote: { url: 'ws://127.0.0.1:8000', apiKey: 'k' },
+    });
+    // --cameras sets all four; a --camera given as well overrides its one.
+    expect(flags({ transport: 'ros2', cameras: 'ros2', camera: ['cam_low=none'] }).aloha).toEqual({
+      transport: 'ros2',
+      cameras: {
+        cam_high: { kind: 'ros2' },
+        cam_low: { kind: 'none' },
+        cam_left_wrist: { kind: 'ros2' },
+        cam_right_wrist: { kind: 'ros2' },
+      },
     });
   });
 
@@ -188,11 +253,20 @@ describe('CLI flags', () => {
     expect(badArgument(() => flags({ hz: 'fast' })).context.option).toBe('hz');
     expect(badArgument(() => flags({ 'max-steps': '-1' })).context.option).toBe('max-steps');
     expect(badArgument(() => flags({ horizon: '2.5' })).context.option).toBe('horizon');
+    expect(badArgument(() => flags({ baud: 'fast' })).context.option).toBe('baud');
+    expect(badArgument(() => flags({ 'reset-speed': '0' })).context.option).toBe('reset-speed');
+    expect(badArgument(() => flags({ 'first-chunk-timeout': '0' })).context.option).toBe(
+      'first-chunk-timeout',
+    );
+    expect(badArgument(() => flags({ camera: ['cam_top=/dev/video0'] })).context.option).toBe('camera');
+    expect(badArgument(() => flags({ camera: ['cam_high=rtsp://x'] })).context.option).toBe('camera');
+    expect(badArgument(() => flags({ cameras: 'webcam' })).context.option).toBe('cameras');
     expect(badArgument(() => flags({ bundle: '/m', policy: 'ws://h:1' })).message).toMatch(
       /either --bundle or --policy/,
     );
     expect(badArgument(() => flags({ policy: 'ws://h:1', threads: '2' })).message).toMatch(/local bundle/);
     expect(badArgument(() => flags({ broker: 'eager' })).context.key).toBe('broker');
+    expect(badArgument(() => flags({ transport: 'can' })).context.key).toBe('aloha.transport');
   });
 });
 

@@ -58,8 +58,15 @@ describe('edge-agent as a ROS 2 node', () => {
     const r = await printConfig(args);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const config = JSON.parse(r.out) as { ros2: unknown; transport: string; episodes: number };
-    expect(config.transport).toBe('ros2');
+    const config = JSON.parse(r.out) as {
+      ros2: unknown;
+      robot: string;
+      robotConfig: { transport: string; cameras: Record<string, unknown> };
+      episodes: number;
+    };
+    expect(config.robot).toBe('aloha');
+    expect(config.robotConfig.transport).toBe('ros2');
+    expect(Object.values(config.robotConfig.cameras)).toEqual(Array(4).fill({ kind: 'ros2' }));
     expect(config.episodes).toBe(2);
     expect(config.ros2).toEqual({
       nodeName: 'cell_agent',

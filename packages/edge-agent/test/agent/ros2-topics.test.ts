@@ -1,30 +1,36 @@
 /**
  * The agent as a ROS 2 node on the fake graph: with the ros2 transport (an xs_sdk peer per arm) the node carries
  * the configured name, the std_msgs/Bool e-stop topic latches the agent's e-stop and the status topic publishes
- * JSON; with the emulator transport the topics come up only when `ros2.estopTopic` is set. The demo bundle is the
- * policy (loaded once, never asked: nothing here runs a step).
+ * JSON; with the emulator transport the topics come up only when `ros2.estopTopic` is set, and an e-stop topic
+ * that cannot be opened (ROS 2 not available) fails start-up. The demo bundle is the policy (loaded, never asked:
+ * the start-up inference is off and nothing here runs a step).
  */
 import { ManualClock } from '@openpi-edge/client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { AlohaAgent } from '../../src/agent/aloha-agent.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EdgeAgent } from '../../src/agent/edge-agent.js';
 import { DEMO_BUNDLE_DIR, resolveConfig } from '../../src/config/load.js';
 import { OnnxPolicy } from '../../src/policy/onnx-policy.js';
+import { alohaPlugin } from '../../src/robots/aloha/plugin.js';
 import { AGENT_ROS2_TYPES } from '../../src/ros2/agent-topics.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 import { startXsSdkPeer } from '../ros2/xs-sdk-peer.js';
+import { waitUntil } from './helpers.js';
 
 const HOME = [0, -0.96, 1.16, 0, -0.3, 0];
-let agent: AlohaAgent | undefined;
+/** EdgeAgent.create starts an image worker thread: real time with no timer due on the manual clock. */
+const WORKER_IDLE = { minIdleMs: 30_000 };
+let agent: EdgeAgent | undefined;
 
 /** A fresh demo-bundle policy (the agent closes the policy it is given). */
 const demoPolicy = () => OnnxPolicy.load(DEMO_BUNDLE_DIR, { executionProviders: ['cpu'] });
 
 afterEach(async () => {
+  vi.unstubAllEnvs();
   await agent?.close();
   agent = undefined;
 });
 
-describe('AlohaAgent on ROS 2 (fake graph)', () => {
+describe('EdgeAgent (ALOHA) on ROS 2 (fake graph)', () => {
   it('ros2 transport: node named by ros2.nodeName, e-stop topic latches the e-stop, status JSON at 2 Hz', async () => {
     const clock = new ManualClock(0);
     const graph = new FakeRos2Graph();
@@ -32,18 +38,27 @@ describe('AlohaAgent on ROS 2 (fake graph)', () => {
     const peers = [startXsSdkPeer(sdk, '/follower_left', HOME), startXsSdkPeer(sdk, '/follower_right', HOME)];
     const config = resolveConfig(
       {},
-      { transport: 'ros2', ros2: { nodeName: 'cell_agent' }, statusIntervalMs: 0 },
+      { aloha: { transport: 'ros2' }, ros2: { nodeName: 'cell_agent' }, statusIntervalMs: 0 },
     );
     expect(config.ros2).toEqual({ nodeName: 'cell_agent', statusTopic: '/openpi_edge/status', statusHz: 2 });
-    const pending = AlohaAgent.create(config, {
+    expect(config.robotConfig).toMatchObject({ transport: 'ros2' });
+    const pending = EdgeAgent.create(config, {
       clock,
       policy: await demoPolicy(),
       warn: () => {},
-      environment: { ros2: graph, timeoutMs: 1000 },
+      ros2: graph,
+      plugins: [alohaPlugin.with({ timeoutMs: 1000 })],
+      startupCheck: false,
     });
-    await clock.flush();
+    // The policy's image worker starts first; publish once the arms' transport listens.
+    await waitUntil(
+      () => ['left', 'right'].every((s) => graph.subscribers(`/follower_${s}/joint_states`).length > 0),
+      'the joint_states subscriptions',
+    );
     for (const p of peers) p.publish();
-    agent = await clock.runUntil(pending);
+    agent = await clock.runUntil(pending, WORKER_IDLE);
+    // The robot's transport and the agent topics share the one node.
+    expect(agent.robot.ros2Node?.name).toBe('cell_agent');
     expect(graph.subscribers('/openpi_edge/estop')).toEqual([
       { type: AGENT_ROS2_TYPES.bool, qos: 'default' },
     ]);
@@ -71,18 +86,43 @@ describe('AlohaAgent on ROS 2 (fake graph)', () => {
     const graph = new FakeRos2Graph();
     const plain = resolveConfig({}, { statusIntervalMs: 0 });
     agent = await clock.runUntil(
-      AlohaAgent.create(plain, { clock, policy: await demoPolicy(), environment: { ros2: graph } }),
+      EdgeAgent.create(plain, { clock, policy: await demoPolicy(), ros2: graph, startupCheck: false }),
+      WORKER_IDLE,
     );
     expect(graph.subscribers('/openpi_edge/estop')).toEqual([]);
     await agent.close();
     const config = resolveConfig({ ros2: { estopTopic: '/cell/estop' } }, { statusIntervalMs: 0 });
     agent = await clock.runUntil(
-      AlohaAgent.create(config, { clock, policy: await demoPolicy(), environment: { ros2: graph } }),
+      EdgeAgent.create(config, { clock, policy: await demoPolicy(), ros2: graph, startupCheck: false }),
+      WORKER_IDLE,
     );
     graph.deliver('/cell/estop', AGENT_ROS2_TYPES.bool, { data: true });
     await clock.flush();
     expect(agent.gate.estop.cause?.source).toBe('ros2');
     await clock.advance(500);
     expect(graph.published('/openpi_edge/status').map((p) => p.node)).toEqual(['openpi_edge_agent']);
+  }, 60_000);
+
+  it('an e-stop topic that cannot be opened (ROS 2 not available) is a start-up error; the policy is closed again', async () => {
+    vi.stubEnv('ROS_DISTRO', '');
+    vi.stubEnv('AMENT_PREFIX_PATH', '');
+    const clock = new ManualClock(0);
+    const policy = await demoPolicy();
+    let closed = 0;
+    const close = policy.close.bind(policy);
+    policy.close = async () => {
+      closed += 1;
+      await close();
+    };
+    const config = resolveConfig({ ros2: { estopTopic: '/cell/estop' } }, { statusIntervalMs: 0 });
+    const err = await clock
+      .runUntil(EdgeAgent.create(config, { clock, policy, startupCheck: false }), WORKER_IDLE)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ROS2_UNAVAILABLE',
+      context: { topic: '/cell/estop', missing: ['ROS_DISTRO', 'AMENT_PREFIX_PATH'] },
+    });
+    expect((err as Error).message).toMatch(/e-stop topic \/cell\/estop cannot be subscribed/);
+    expect(closed).toBe(1);
   }, 60_000);
 });

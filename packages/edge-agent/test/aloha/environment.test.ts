@@ -5,6 +5,7 @@
 import { ManualClock, type NDArray, type Obs } from '@openpi-edge/client';
 import { hwcToChw, resizeWithPad } from '@openpi-edge/client/node';
 import { describe, expect, it } from 'vitest';
+import { NO_ACTION } from '../../src/agent/guarded-agent.js';
 import { GeneratedCamera, generatedPattern } from '../../src/io/cameras/generated-camera.js';
 import { RosImageCamera } from '../../src/io/cameras/ros-image-camera.js';
 import {
@@ -15,12 +16,14 @@ import {
 import { createAlohaEnvironment } from '../../src/robots/aloha/create.js';
 import { createEmulatedAlohaArms } from '../../src/robots/aloha/dynamixel-transport.js';
 import { AlohaEnvironment } from '../../src/robots/aloha/environment.js';
-import type { AlohaArmsTransport } from '../../src/robots/aloha/transport.js';
 import { XRegister } from '../../src/robots/dynamixel/control-table.js';
 import { Instruction } from '../../src/robots/dynamixel/packet.js';
 import { countsToRadians, radiansToCounts } from '../../src/robots/dynamixel/viperx.js';
 import { ROS2_TYPES } from '../../src/ros2/messages.js';
+import { safetyConfigFor } from '../../src/safety/config.js';
+import { type GateDecision, SafeCommand, SafetyGate } from '../../src/safety/gate.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
+import { connectEmulatedAloha, gateCommand, gatedEnvironment } from './helpers.js';
 
 const RAD_PER_COUNT = Math.PI / 2048;
 const ARM_IDS = [1, 2, 4, 6, 7, 8];
@@ -84,7 +87,7 @@ describe('AlohaEnvironment on the emulator transport', () => {
     }
   });
 
-  it('applyAction writes arm goals and un-normalised gripper angles; the emulated servos get there', async () => {
+  it('send writes a gate-issued command as arm goals and un-normalised gripper angles; the emulated servos get there', async () => {
     const clock = new ManualClock(0);
     const {
       environment: env,
@@ -98,7 +101,7 @@ describe('AlohaEnvironment on the emulator transport', () => {
       const action = Float32Array.from([
         0.2, -0.8, 1.0, 0.1, -0.2, 0.4, 0.25, -0.2, -0.7, 0.9, -0.1, 0.0, -0.4, 1.0,
       ]);
-      await env.applyAction({ actions: { dtype: 'float32', shape: [14], data: action } });
+      await env.send(gateCommand(Array.from(action), await env.measure(), clock));
       for (const [side, k] of [
         ['left', 0],
         ['right', 7],
@@ -128,61 +131,104 @@ describe('AlohaEnvironment on the emulator transport', () => {
     }
   });
 
-  it('reset: gripper reboot, 1 s arm interpolation at 50 Hz to the metadata pose, grippers close then open', async () => {
+  it('send refuses anything the SafetyGate did not issue for ALOHA (UNSAFE_TARGET); nothing reaches the bus', async () => {
+    const clock = new ManualClock(0);
+    const { aloha: env, arms, robot } = await clock.runUntil(connectEmulatedAloha(clock));
+    try {
+      const n = { left: arms.emulators.left.received.length, right: arms.emulators.right.received.length };
+      const target = [0.1, -0.9, 1.0, 0, -0.3, 0, 0.5, 0.1, -0.9, 1.0, 0, -0.3, 0, 0.5];
+      const forged: unknown[] = [
+        { positions: Float64Array.from(target), robot: 'aloha', issuedAtMs: 0, length: 14 },
+        Float64Array.from(target),
+        { actions: target },
+        Object.create(SafeCommand.prototype),
+        null,
+      ];
+      for (const f of forged) {
+        await expect(env.send(f as SafeCommand)).rejects.toMatchObject({ code: 'UNSAFE_TARGET' });
+        await expect(robot.write(f as SafeCommand)).rejects.toMatchObject({ code: 'UNSAFE_TARGET' });
+      }
+      // Only the gate can mint one.
+      expect(() => new SafeCommand(Symbol('mint'), Float64Array.from(target), 'aloha', 0)).toThrow(
+        expect.objectContaining({ code: 'UNSAFE_TARGET' }),
+      );
+      // A real SafeCommand, checked against another robot's limits (UR5: 7 values), is refused too.
+      const ur5 = new SafetyGate(safetyConfigFor('ur5'), { clock });
+      const other = ur5.motionStep({
+        target: [0, 0, 0, 0, 0, 0, 0.5],
+        joints: { positions: [0, 0, 0, 0, 0, 0, 0.5], stampMs: 0 },
+      });
+      expect(other.kind).toBe('move');
+      await expect(env.send((other as Extract<GateDecision, { kind: 'move' }>).safe)).rejects.toMatchObject({
+        code: 'UNSAFE_TARGET',
+        context: { robot: 'aloha', commandRobot: 'ur5' },
+      });
+      ur5.close();
+      expect(arms.emulators.left.received.length).toBe(n.left);
+      expect(arms.emulators.right.received.length).toBe(n.right);
+      expect(env.lastCommand).toBeNull();
+    } finally {
+      await robot.close();
+    }
+  });
+
+  it('reset (RobotEnvironment on the plugin): gripper reboot, 1 s arm move at 50 Hz to the metadata pose, grippers close then open', async () => {
     const clock = new ManualClock(0);
     const start = [0.3, -0.4, 0.5, -0.2, 0.2, -0.3];
-    const inner = createEmulatedAlohaArms({ clock, emulator: { initialArm: start } });
-    const arms: Array<{ t: number; side: string; q: number[] }> = [];
-    const grippers: Array<{ t: number; side: string; a: number }> = [];
+    const { robot, arms } = await clock.runUntil(
+      connectEmulatedAloha(clock, { emulator: { initialArm: start } }),
+    );
+    const writes: Array<{ t: number; side: string; q: number[]; a: number }> = [];
     const calls: string[] = [];
-    const recording: AlohaArmsTransport = {
-      kind: inner.kind,
-      description: inner.description,
-      capabilities: inner.capabilities,
-      start: () => inner.start(),
-      read: () => inner.read(),
-      writeArm: (side, q) => {
-        arms.push({ t: clock.now(), side, q: Array.from(q) });
-        return inner.writeArm(side, q);
-      },
-      writeGripper: (side, a) => {
-        grippers.push({ t: clock.now(), side, a });
-        return inner.writeGripper(side, a);
-      },
-      rebootGrippers: () => {
-        calls.push(`reboot@${clock.now()}`);
-        return inner.rebootGrippers();
-      },
-      setTorque: (e) => inner.setTorque(e),
-      close: () => inner.close(),
+    const writeJoints = arms.writeJoints?.bind(arms);
+    const reboot = arms.rebootGrippers.bind(arms);
+    if (writeJoints === undefined) throw new Error('the emulator transport writes joints in one command');
+    arms.writeJoints = (side, q, a) => {
+      writes.push({ t: clock.now(), side, q: Array.from(q), a });
+      return writeJoints(side, q, a);
+    };
+    arms.rebootGrippers = () => {
+      calls.push(`reboot@${clock.now()}`);
+      return reboot();
     };
     const pose = resetPoseFromMetadata({ reset_pose: [0, -1.5, 1.5, 0, 0, 0, 0.5] });
     expect(pose).toEqual([0, -1.5, 1.5, 0, 0, 0]);
-    const env = new AlohaEnvironment({
-      transport: recording,
-      cameras: small(clock),
-      clock,
-      resetPose: pose!,
-    });
-    await clock.runUntil(env.start());
-    const rebootsBefore = inner.emulators.left.received.filter(
-      (p) => p.instruction === Instruction.Reboot,
-    ).length;
+    // What the agent does with the server's metadata.
+    robot.applyPolicyMetadata?.({ reset_pose: [0, -1.5, 1.5, 0, 0, 0, 0.5] });
+    // Full speed: each segment then takes its openpi duration (1000 / 1000 / 500 ms), the distance allows it.
+    const env = gatedEnvironment(robot, clock, { resetSpeedFraction: 1 });
+    const reboots = () =>
+      arms.emulators.left.received.filter((p) => p.instruction === Instruction.Reboot).length;
+    const syncWrites = () =>
+      arms.emulators.left.received.filter((p) => p.instruction === Instruction.SyncWrite).length;
+    const rebootsBefore = reboots();
+    const syncBefore = syncWrites();
     await clock.runUntil(env.reset());
+    expect(env.lastResetOutcome).toEqual({ kind: 'done', durationMs: 2500, segments: 3 });
     expect(calls).toEqual(['reboot@0']);
-    expect(inner.emulators.left.received.filter((p) => p.instruction === Instruction.Reboot).length).toBe(
-      rebootsBefore + 1,
-    );
-    const left = arms.filter((a) => a.side === 'left');
-    expect(left).toHaveLength(50);
-    expect(left.map((a) => a.t)).toEqual(Array.from({ length: 50 }, (_, i) => i * 20));
+    expect(reboots()).toBe(rebootsBefore + 1);
+    const left = writes.filter((w) => w.side === 'left');
+    // One gated target per control tick: 50 (arms) + 50 (grippers close) + 25 (grippers open), one Sync Write each.
+    expect(left).toHaveLength(125);
+    expect(syncWrites() - syncBefore).toBe(125);
+    expect(left.map((w) => w.t)).toEqual(Array.from({ length: 125 }, (_, i) => i * 20));
+    const arm = left.slice(0, 50);
     const startQ = start.map(quantise);
-    left[0]!.q.forEach((q, j) => {
+    arm[0]!.q.forEach((q, j) => {
       expect(q).toBeCloseTo(startQ[j]! + (pose![j]! - startQ[j]!) / 50, 9);
     });
-    expect(left[49]!.q).toEqual(pose);
-    const lg = grippers.filter((g) => g.side === 'left');
-    expect(lg).toHaveLength(75); // 1000 ms closing + 500 ms opening at 20 ms
+    arm[49]!.q.forEach((q, j) => {
+      expect(q).toBeCloseTo(pose![j]!, 12);
+    });
+    // The arms move with the grippers where they are, then stay at the pose while the grippers move.
+    expect(new Set(arm.map((w) => w.a)).size).toBe(1);
+    for (const w of left.slice(50)) {
+      w.q.forEach((q, j) => {
+        expect(q).toBeCloseTo(pose![j]!, 12);
+      });
+    }
+    const lg = left.slice(50); // 1000 ms closing + 500 ms opening at 20 ms
+    expect(lg).toHaveLength(75);
     expect(lg[0]!.t).toBe(1000);
     expect(lg[49]!.a).toBeCloseTo(-0.6213, 9);
     expect(lg[74]!.a).toBeCloseTo(1.491, 9);
@@ -190,13 +236,32 @@ describe('AlohaEnvironment on the emulator transport', () => {
     expect(lg[74]!.t).toBe(2480);
     expect(clock.now()).toBe(2500);
     await clock.advance(2000);
-    const m = await env.measure();
+    const m = await robot.environment.measure();
     for (let j = 0; j < 6; j++) {
       expect(Math.abs(m.positions[j]! - pose![j]!)).toBeLessThanOrEqual(RAD_PER_COUNT);
       expect(Math.abs(m.positions[7 + j]! - pose![j]!)).toBeLessThanOrEqual(RAD_PER_COUNT);
     }
     expect(m.positions[6]).toBeCloseTo(1, 3); // gripper open, in action units
-    await env.close();
+    env.close();
+    await robot.close();
+  });
+
+  it('a reset pose outside the limits (server metadata) is refused naming the joint; nothing moves', async () => {
+    const clock = new ManualClock(0);
+    const { robot, aloha, arms } = await clock.runUntil(connectEmulatedAloha(clock));
+    try {
+      const n = arms.emulators.left.received.length;
+      expect(() => robot.applyPolicyMetadata?.({ reset_pose: [0, -2.5, 1.16, 0, -0.3, 0] })).toThrow(
+        expect.objectContaining({
+          code: 'UNSAFE_TARGET',
+          context: expect.objectContaining({ joint: 'left_shoulder', value: -2.5 }),
+        }),
+      );
+      expect(aloha.resetPose).toEqual([0, -0.96, 1.16, 0, -0.3, 0]);
+      expect(arms.emulators.left.received.length).toBe(n);
+    } finally {
+      await robot.close();
+    }
   });
 
   it('a camera without frames is a BAD_OBSERVATION naming it; optional wrist cameras are left out instead', async () => {
@@ -255,29 +320,43 @@ describe('AlohaEnvironment on the emulator transport', () => {
     await env.close();
   });
 
-  it('rejects malformed actions with the key, shape and index', async () => {
+  it('malformed actions (through the gate) hold naming the fault, the index and the joint; nothing is written', async () => {
     const clock = new ManualClock(0);
-    const { environment: env, close } = await clock.runUntil(
-      createAlohaEnvironment({ transport: 'emulator', clock }),
-    );
+    const { robot, aloha, arms } = await clock.runUntil(connectEmulatedAloha(clock));
+    const env = gatedEnvironment(robot, clock);
+    const decisions: GateDecision[] = [];
+    env.onDecision = (d) => decisions.push(d);
+    const goals = () =>
+      arms.emulators.left.received.filter(
+        (p) => p.instruction === Instruction.SyncWrite || p.instruction === Instruction.Write,
+      ).length;
     try {
-      await expect(env.applyAction({ actions: [1, 2, 3] })).rejects.toMatchObject({
-        code: 'BAD_SHAPE',
-        context: { key: 'actions', shape: [3] },
-      });
-      await expect(env.applyAction({ action: [] })).rejects.toMatchObject({
-        code: 'BAD_OBSERVATION',
-        context: { key: 'actions', keys: ['action'] },
-      });
+      const n = goals();
       const nan = new Array(14).fill(0);
       nan[9] = Number.NaN;
-      await expect(env.applyAction({ actions: nan })).rejects.toMatchObject({
-        code: 'BAD_ARGUMENT',
-        context: { key: 'actions', index: 9 },
+      const bad = [{ actions: [1, 2, 3] }, { action: [] }, NO_ACTION, { actions: nan }, { actions: 'fold' }];
+      for (const action of bad) {
+        await env.getObservation();
+        await env.applyAction(action as never);
+      }
+      const faults = decisions.map((d) => {
+        expect(d.kind).toBe('hold');
+        expect(d.command).toBeNull();
+        return d.kind === 'hold' ? d.faults : [];
       });
-      expect(env.lastCommand).toBeNull();
+      expect(faults[0]).toEqual([expect.objectContaining({ code: 'ACTION_LENGTH', value: 3, limit: 14 })]);
+      expect(faults[1]).toEqual([expect.objectContaining({ code: 'ACTION_MISSING' })]);
+      expect(faults[2]).toEqual([expect.objectContaining({ code: 'ACTION_MISSING' })]);
+      expect(faults[3]).toEqual([
+        expect.objectContaining({ code: 'ACTION_NON_FINITE', index: 9, name: 'right_elbow' }),
+      ]);
+      expect(faults[4]).toEqual([expect.objectContaining({ code: 'ACTION_LENGTH', value: 0 })]);
+      expect(goals()).toBe(n);
+      expect(aloha.lastCommand).toBeNull();
+      expect(env.lastSent).toBeNull();
     } finally {
-      await close();
+      env.close();
+      await robot.close();
     }
   });
 
@@ -290,7 +369,8 @@ describe('AlohaEnvironment on the emulator transport', () => {
     } = await clock.runUntil(createAlohaEnvironment({ transport: 'emulator', clock }));
     const emu = (transport as ReturnType<typeof createEmulatedAlohaArms>).emulators.left;
     try {
-      await env.applyAction({ actions: [0.5, -0.5, 0.5, 0, 0, 0, 1, 0, -0.96, 1.16, 0, -0.3, 0, 1] });
+      const target = [0.5, -0.5, 0.5, 0, 0, 0, 1, 0, -0.96, 1.16, 0, -0.3, 0, 1];
+      await env.send(gateCommand(target, await env.measure(), clock));
       await clock.advance(5); // part of the way
       const midway = emu.servo(1)!.positionAt(clock.now());
       expect(midway).toBeGreaterThan(2048);

@@ -7,6 +7,7 @@ import { Ros2AlohaArms } from '../../src/robots/aloha/ros2-transport.js';
 import { ROS2_TYPES } from '../../src/ros2/messages.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 import { startXsSdkPeer } from '../ros2/xs-sdk-peer.js';
+import { gateCommand } from './helpers.js';
 
 const HOME = [0, -0.96, 1.16, 0, -0.3, 0];
 
@@ -25,7 +26,7 @@ function feedCameras(graph: FakeRos2Graph): void {
 }
 
 describe('ALOHA ROS 2 transport (fake rclnodejs surface)', () => {
-  it('runs the follower setup, reads joint_states, publishes JointGroupCommand / JointSingleCommand', async () => {
+  it('runs the follower setup, reads joint_states, publishes a gated command as JointGroupCommand / JointSingleCommand', async () => {
     const clock = new ManualClock(0);
     const graph = new FakeRos2Graph();
     const sdk = graph.createNode('xs_sdk');
@@ -90,7 +91,7 @@ describe('ALOHA ROS 2 transport (fake rclnodejs surface)', () => {
       expect((obs.images as Record<string, NDArray>).cam_low?.shape).toEqual([3, 224, 224]);
 
       const action = [0.1, -0.9, 1.1, 0, -0.2, 0.05, 0.5, -0.1, -0.9, 1.1, 0, -0.2, -0.05, 0];
-      await env.applyAction({ actions: action });
+      await env.send(gateCommand(action, await env.measure(), clock));
       const group = graph.published('/follower_left/commands/joint_group');
       expect(group.at(-1)).toMatchObject({
         type: 'interbotix_xs_msgs/msg/JointGroupCommand',
@@ -130,7 +131,7 @@ describe('ALOHA ROS 2 transport (fake rclnodejs surface)', () => {
     const { environment: env, close } = await clock.runUntil(pending);
     try {
       expect(env.gripper.name).toBe('openpi');
-      await env.applyAction({ actions: [...HOME, 1, ...HOME, 0] });
+      await env.send(gateCommand([...HOME, 1, ...HOME, 0], await env.measure(), clock));
       expect(graph.published('/puppet_left/commands/joint_single').at(-1)?.message.cmd).toBeCloseTo(1.491, 9);
       expect(graph.published('/puppet_right/commands/joint_single').at(-1)?.message.cmd).toBeCloseTo(
         -0.6213,

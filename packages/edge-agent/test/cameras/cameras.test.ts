@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { checkCamera, freshFrame } from '../../src/io/cameras/camera-source.js';
 import { FfmpegCamera, ffmpegArgs } from '../../src/io/cameras/ffmpeg-camera.js';
 import { frameToRgb } from '../../src/io/cameras/frame-convert.js';
-import { GeneratedCamera, generatedPattern } from '../../src/io/cameras/generated-camera.js';
+import {
+  drawPatternFrame,
+  GeneratedCamera,
+  generatedPattern,
+} from '../../src/io/cameras/generated-camera.js';
 import { RosImageCamera } from '../../src/io/cameras/ros-image-camera.js';
 import { ROS2_TYPES } from '../../src/ros2/messages.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
@@ -20,26 +24,39 @@ describe('GeneratedCamera', () => {
     expect(cam.latest()).toBeNull();
     await cam.start();
     const f0 = cam.latest();
+    // Frames carry their recipe (`pattern`, 12 bytes); the pixels are drawn where the frame is converted.
     expect(f0?.frame).toMatchObject({
       seq: 0,
       stampMs: 1000,
       width: 64,
       height: 48,
-      encoding: 'rgb8',
+      encoding: 'pattern',
       step: 192,
     });
+    expect(f0?.frame.data).toHaveLength(12);
     await clock.advance(120); // frames at 1050 and 1100; only the newest is built
     const f1 = cam.latest();
     expect(f1?.frame.stampMs).toBe(1100);
     expect(f1?.ageMs).toBe(20);
     expect(f1?.frame.seq).toBe(1);
-    expect(f1?.frame.data).toEqual(generatedPattern(64, 48, 2, cam.seed));
-    expect(f1?.frame.data).not.toEqual(f0?.frame.data);
+    const pixels1 = drawPatternFrame(f1!.frame, 'cam_high');
+    expect(pixels1).toEqual(generatedPattern(64, 48, 2, cam.seed));
+    expect(pixels1).not.toEqual(drawPatternFrame(f0!.frame, 'cam_high'));
     const other = new GeneratedCamera({ name: 'cam_low', width: 64, height: 48, clock });
     await other.start();
-    expect(other.latest()?.frame.data).not.toEqual(generatedPattern(64, 48, 0, cam.seed));
+    expect(drawPatternFrame(other.latest()!.frame, 'cam_low')).not.toEqual(
+      generatedPattern(64, 48, 0, cam.seed),
+    );
     const rgb = await frameToRgb(f1!.frame);
     expect(rgb.shape).toEqual([48, 64, 3]);
+    expect(rgb.data).toEqual(pixels1);
+    // A malformed recipe is refused naming the camera.
+    expect(() => drawPatternFrame({ ...f1!.frame, data: new Uint8Array(3) }, 'cam_high')).toThrow(
+      expect.objectContaining({
+        code: 'IMAGE_DECODE_FAILED',
+        context: expect.objectContaining({ camera: 'cam_high' }),
+      }),
+    );
   });
 
   it('nextFrame waits on the clock for the next grid point', async () => {

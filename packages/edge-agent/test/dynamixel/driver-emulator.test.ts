@@ -2,6 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { DynamixelBus, type DynamixelTimer } from '../../src/robots/dynamixel/bus.js';
 import { OperatingMode, XRegister } from '../../src/robots/dynamixel/control-table.js';
+import {
+  createViperXBusEmulator,
+  VIPERX_SLEEP_POSE,
+} from '../../src/robots/dynamixel/emulator/viperx-bus.js';
 import { DynamixelError } from '../../src/robots/dynamixel/errors.js';
 import { HARDWARE_ERROR_BITS } from '../../src/robots/dynamixel/packet.js';
 import { type ByteTransport, createMemoryLink } from '../../src/robots/dynamixel/transport.js';
@@ -12,7 +16,6 @@ import {
   VIPERX_ARM_IDS,
   ViperXArm,
 } from '../../src/robots/dynamixel/viperx.js';
-import { createViperXBusEmulator, VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
 
 /** Timeouts without waiting: a sleep "expires" after a few macrotasks, long after in-memory replies arrive. */
 class InstantTimer implements DynamixelTimer {

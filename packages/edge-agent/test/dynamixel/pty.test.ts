@@ -8,12 +8,12 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { emulateAloha } from '../../src/robots/aloha/emulate.js';
 import { DynamixelBus } from '../../src/robots/dynamixel/bus.js';
 import { XRegister } from '../../src/robots/dynamixel/control-table.js';
+import { VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
 import { openSerialTransport } from '../../src/robots/dynamixel/serial-transport.js';
 import { radiansToCounts, ViperXArm } from '../../src/robots/dynamixel/viperx.js';
-import { VIPERX_SLEEP_POSE } from '../../src/robots/dynamixel/emulator/viperx-bus.js';
-import { emulateAloha } from '../../src/robots/aloha/emulate.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const cleanups: Array<() => Promise<void>> = [];

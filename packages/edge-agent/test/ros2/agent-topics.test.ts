@@ -1,16 +1,17 @@
 /**
  * The agent's ROS 2 topics on the in-process fake graph: std_msgs/Bool e-stop (true -> latch, source ros2) and the
- * std_msgs/String JSON status at statusHz on a manual clock.
+ * std_msgs/String JSON status at statusHz on a manual clock; an e-stop topic that was asked for and cannot be opened
+ * is an error, not a warning.
  */
 import { ManualClock } from '@openpi-edge/client';
-import { describe, expect, it } from 'vitest';
-import {
-  AGENT_ROS2_TYPES,
-  AgentRos2Topics,
-  openAgentRos2Topics,
-} from '../../src/ros2/agent-topics.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AGENT_ROS2_TYPES, AgentRos2Topics, openAgentRos2Topics } from '../../src/ros2/agent-topics.js';
 import { EStop } from '../../src/safety/estop.js';
 import { FakeRos2Graph } from './fake-ros2.js';
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
 
 describe('AgentRos2Topics', () => {
   it('true on the e-stop topic latches the e-stop with source ros2; false and malformed messages do not', async () => {
@@ -87,5 +88,26 @@ describe('AgentRos2Topics', () => {
     await clock.advance(500);
     expect(graph.published('/openpi_edge/status').map((p) => p.node)).toEqual(['my_agent']);
     await opened?.close();
+  });
+
+  it('openAgentRos2Topics: an estopTopic without ROS 2 is ROS2_UNAVAILABLE naming the topic (no warning, no null)', async () => {
+    vi.stubEnv('ROS_DISTRO', '');
+    vi.stubEnv('AMENT_PREFIX_PATH', '');
+    const clock = new ManualClock(0);
+    const estop = new EStop({ clock });
+    // Nothing asked for: still nothing, ROS 2 or not.
+    expect(await openAgentRos2Topics({ estop, status: () => null, clock })).toBeNull();
+    const err = await openAgentRos2Topics({
+      estop,
+      status: () => null,
+      estopTopic: '/cell/estop',
+      clock,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ROS2_UNAVAILABLE',
+      context: { topic: '/cell/estop', missing: ['ROS_DISTRO', 'AMENT_PREFIX_PATH'] },
+    });
+    expect((err as Error).message).toMatch(/^e-stop topic \/cell\/estop cannot be subscribed: /);
+    expect((err as Error).cause).toMatchObject({ code: 'ROS2_UNAVAILABLE' });
   });
 });

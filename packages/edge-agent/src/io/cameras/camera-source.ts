@@ -5,8 +5,13 @@
  */
 import { type Clock, OpenpiEdgeError } from '@openpi-edge/client';
 
-/** Pixel layout of a frame's bytes: packed 8-bit RGB / BGR rows (`step` bytes each) or one JPEG file. */
-export type FrameEncoding = 'rgb8' | 'bgr8' | 'jpeg';
+/**
+ * Pixel layout of a frame's bytes: packed 8-bit RGB / BGR rows (`step` bytes each), one JPEG file, or `pattern`: the
+ * emulator's generated test pattern, carried as its 12-byte recipe (frame index, seed, little-endian u32 each, and
+ * 4 spare bytes) and drawn where the frame is converted (generated-camera.ts), so the emulator costs the control
+ * loop's thread nothing per frame.
+ */
+export type FrameEncoding = 'rgb8' | 'bgr8' | 'jpeg' | 'pattern';
 
 export interface CameraFrame {
   /** When the frame reached this process, on the source's clock (ms, monotonic). */

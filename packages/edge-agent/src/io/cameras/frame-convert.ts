@@ -2,6 +2,7 @@
 import { type NDArray, OpenpiEdgeError } from '@openpi-edge/client';
 import { decodeJpeg } from '@openpi-edge/client/node';
 import type { CameraFrame } from './camera-source.js';
+import { drawPatternFrame } from './generated-camera.js';
 
 const cache = new WeakMap<CameraFrame, Promise<NDArray<'uint8'>>>();
 
@@ -33,7 +34,8 @@ function packed(frame: CameraFrame, camera: string): NDArray<'uint8'> {
 }
 
 /**
- * The frame as `[H, W, 3]` uint8 RGB: rgb8 rows copied (padding dropped), bgr8 swapped to RGB, JPEG decoded. The
+ * The frame as `[H, W, 3]` uint8 RGB: rgb8 rows copied (padding dropped), bgr8 swapped to RGB, JPEG decoded, a
+ * generated `pattern` drawn. The
  * result is cached per frame, so polling the same frame twice decodes once. IMAGE_DECODE_FAILED names the camera.
  */
 export function frameToRgb(frame: CameraFrame, camera = 'camera'): Promise<NDArray<'uint8'>> {
@@ -49,7 +51,13 @@ export function frameToRgb(frame: CameraFrame, camera = 'camera'): Promise<NDArr
               { cause: e },
             );
           })
-        : Promise.resolve().then(() => packed(frame, camera));
+        : frame.encoding === 'pattern'
+          ? Promise.resolve().then(() => ({
+              dtype: 'uint8' as const,
+              shape: [frame.height, frame.width, 3],
+              data: drawPatternFrame(frame, camera),
+            }))
+          : Promise.resolve().then(() => packed(frame, camera));
     cache.set(frame, p);
   }
   return p;

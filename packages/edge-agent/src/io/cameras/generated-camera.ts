@@ -2,6 +2,8 @@
  * A camera that draws its frames from the clock: frame k exists at `startMs + k·periodMs` and shows a deterministic
  * moving pattern (diagonal colour gradient shifted by k, plus a bright bar that sweeps across). No timers: `latest()`
  * computes the frame due at `clock.now()`, so a manual clock drives it exactly. For the emulated robot and tests.
+ * Frames are `pattern`-encoded (their recipe, 12 bytes): the pixels are drawn by {@link drawPatternFrame} where the
+ * frame is converted (the policy's worker thread), never on the control loop's thread.
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
 import { type CameraFrame, type CameraSource, FrameSlot, type LatestFrame } from './camera-source.js';
@@ -43,6 +45,28 @@ export function generatedPattern(width: number, height: number, k: number, seed:
     }
   }
   return out;
+}
+
+/** The recipe bytes of frame `k` (`pattern` encoding): k and seed as little-endian u32, 4 spare bytes. */
+export function patternRecipe(k: number, seed: number): Uint8Array {
+  const out = new Uint8Array(12);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, k >>> 0, true);
+  v.setUint32(4, seed >>> 0, true);
+  return out;
+}
+
+/** The rgb8 pixels of a `pattern` frame (IMAGE_DECODE_FAILED naming the camera for a malformed recipe). */
+export function drawPatternFrame(frame: CameraFrame, camera: string): Uint8Array {
+  if (frame.data.length !== 12 || !(frame.width > 0) || !(frame.height > 0)) {
+    throw new OpenpiEdgeError(
+      'IMAGE_DECODE_FAILED',
+      `camera ${camera}: pattern frame ${frame.width}x${frame.height} needs a 12-byte recipe, has ${frame.data.length} bytes`,
+      { camera, width: frame.width, height: frame.height, byteCount: frame.data.length },
+    );
+  }
+  const v = new DataView(frame.data.buffer, frame.data.byteOffset, 12);
+  return generatedPattern(frame.width, frame.height, v.getUint32(0, true), v.getUint32(4, true));
 }
 
 export class GeneratedCamera implements CameraSource {
@@ -108,11 +132,11 @@ export class GeneratedCamera implements CameraSource {
     this.#k = k;
     this.#frame = this.#slot.push(
       {
-        encoding: 'rgb8',
+        encoding: 'pattern',
         width: this.width,
         height: this.height,
         step: this.width * 3,
-        data: generatedPattern(this.width, this.height, k, this.seed),
+        data: patternRecipe(k, this.seed),
       },
       this.#startMs + k * this.periodMs,
     );

@@ -1,31 +1,24 @@
 /**
- * openpi's `aloha_real` environment on any {@link AlohaArmsTransport}: the observation is exactly what openpi's
- * `examples/aloha_real/env.py` sends ({state: float32[14], images: 4 × uint8 [3, 224, 224]}), actions are the
- * 14-vector `[left joints 6, left gripper, right joints 6, right gripper]` with grippers normalised (0 closed,
- * 1 open). Safety is not applied here: the agent loop puts the SafetyGate between broker and environment and uses
- * {@link AlohaEnvironment.measure}, {@link AlohaEnvironment.cameraStamps} and {@link AlohaEnvironment.hold}.
+ * ALOHA's I/O on any {@link AlohaArmsTransport}, for the ALOHA robot plugin (plugin.ts): the observation is exactly
+ * what openpi's `examples/aloha_real/env.py` sends ({state: float32[14], images: 4 × uint8 [3, 224, 224]}), motion
+ * targets are the 14-vector `[left joints 6, left gripper, right joints 6, right gripper]` with grippers normalised
+ * (0 closed, 1 open). Motion goes only through {@link AlohaEnvironment.send}, which takes the SafetyGate's
+ * SafeCommand; openpi's reset (arms home, grippers close then open) is a plan ({@link AlohaEnvironment.resetPlan})
+ * that the generic agent runs through the gate (agent/robot-environment.ts).
  */
-import {
-  type Clock,
-  isNDArray,
-  type NDArray,
-  type Obs,
-  OpenpiEdgeError,
-  realClock,
-  type Value,
-} from '@openpi-edge/client';
-import type { Environment } from '@openpi-edge/runtime';
+import { type Clock, type NDArray, type Obs, OpenpiEdgeError, realClock } from '@openpi-edge/client';
 import type { CameraSource } from '../../io/cameras/camera-source.js';
+import { assertSafeCommand, type SafeCommand } from '../../safety/gate.js';
 import {
   normalizeGripperJoint,
   normalizeGripperPosition,
   unnormalizeGripperJoint,
   viperxArmLimits,
 } from '../dynamixel/viperx.js';
+import type { ResetSegment } from '../interface.js';
 import { captureCameraImages } from './camera-images.js';
 import {
   ALOHA_CAMERA_NAMES,
-  ALOHA_CONTROL_HZ,
   ALOHA_DEFAULT_RESET_POSE,
   ALOHA_GRIPPER_PROFILES,
   ALOHA_RESET_TIMING,
@@ -54,8 +47,6 @@ export interface AlohaEnvironmentOptions {
   gripper?: AlohaGeneration | AlohaGripperProfile;
   /** Clock (ms) for reset interpolation and camera ages. Default the real clock. */
   clock?: Clock;
-  /** Rate (Hz) of the reset interpolation steps. Default 50. */
-  controlHz?: number;
   /** Reset pose of each arm (6 rad). Default [0, −0.96, 1.16, 0, −0.3, 0]; set the server's `reset_pose` here. */
   resetPose?: readonly number[];
   /** Reset durations. Default 1000 / 1000 / 500 ms (openpi). */
@@ -77,21 +68,10 @@ export interface AlohaEnvironmentOptions {
   prompt?: string;
   /**
    * Position limits (rad) of each arm's six joints, the range the servos accept goals in. Default the ViperX servo
-   * limits ({@link viperxArmLimits}). `reset` starts its interpolation from the measured pose clamped into them.
+   * limits ({@link viperxArmLimits}). `hold` sends no arm goal outside them (the servos would refuse it).
    */
   armLimits?: ReadonlyArray<{ readonly min: number; readonly max: number }>;
 }
-
-export interface AlohaResetOptions {
-  /**
-   * Aborting it stops the home move between two interpolation steps (or during the wait between them): no further
-   * goal is written and the arms hold where they are ({@link AlohaEnvironment.hold}). Default none.
-   */
-  signal?: AbortSignal;
-}
-
-/** How a `reset` ended: `done` at the reset pose, grippers open; `aborted` holding where the arms were. */
-export type AlohaResetOutcome = 'done' | 'aborted';
 
 /** Measured joints in action order for the SafetyGate: rad for arms, grippers normalised like the action. */
 export interface AlohaMeasuredJoints {
@@ -129,80 +109,11 @@ function checkPose(pose: readonly number[], where: string): number[] {
   return [...pose];
 }
 
-/** Reads `actions` as 14 finite numbers; BAD_OBSERVATION-style errors name the key, shape and dtype. */
-function actionVector(action: Obs): Float64Array {
-  const v: Value | undefined = action.actions;
-  let values: ArrayLike<unknown>;
-  let shape: readonly number[];
-  let dtype = typeof v;
-  if (isNDArray(v)) {
-    values = v.data as ArrayLike<unknown>;
-    shape = v.shape;
-    dtype = v.dtype as typeof dtype;
-    if (v.dtype === 'unicode' || v.dtype === 'float16' || v.dtype === 'bool') {
-      throw new OpenpiEdgeError(
-        'BAD_DTYPE',
-        `action key "actions" has dtype ${v.dtype}, need a float/int array`,
-        {
-          key: 'actions',
-          dtype: v.dtype,
-          shape: v.shape,
-        },
-      );
-    }
-  } else if (Array.isArray(v)) {
-    values = v;
-    shape = [v.length];
-  } else {
-    throw new OpenpiEdgeError('BAD_OBSERVATION', 'action has no "actions" array', {
-      key: 'actions',
-      keys: Object.keys(action),
-      type: dtype,
-    });
-  }
-  if (shape.length !== 1 || shape[0] !== 14 || values.length !== 14) {
-    throw new OpenpiEdgeError(
-      'BAD_SHAPE',
-      `ALOHA action "actions" must have shape [14], got [${shape.join(', ')}]`,
-      {
-        key: 'actions',
-        shape,
-        dtype,
-      },
-    );
-  }
-  const out = new Float64Array(14);
-  for (let i = 0; i < 14; i++) {
-    const x = values[i];
-    const n = typeof x === 'bigint' ? Number(x) : x;
-    if (typeof n !== 'number' || !Number.isFinite(n)) {
-      throw new OpenpiEdgeError(
-        'BAD_ARGUMENT',
-        `ALOHA action "actions"[${i}] is not a finite number: ${String(x)}`,
-        {
-          key: 'actions',
-          index: i,
-          value: String(x),
-        },
-      );
-    }
-    out[i] = n;
-  }
-  return out;
-}
-
-const lerp = (a: number, b: number, t: number): number => a + (b - a) * t;
-const clamp = (x: number, r: { min: number; max: number }): number => Math.min(r.max, Math.max(r.min, x));
-
-/** Thrown inside `reset` to unwind an aborted interpolation; never escapes it. */
-class ResetAborted extends Error {}
-
-export class AlohaEnvironment implements Environment {
+export class AlohaEnvironment {
   readonly transport: AlohaArmsTransport;
   readonly cameras: Readonly<Partial<Record<AlohaCameraName, CameraSource>>>;
   readonly gripper: AlohaGripperProfile;
   readonly #clock: Clock;
-  readonly #dtMs: number;
   readonly #timing: AlohaResetTiming;
   readonly #reboot: boolean;
   readonly #maxAgeMs: number;
@@ -212,8 +123,6 @@ export class AlohaEnvironment implements Environment {
   readonly #prompt: string | undefined;
   readonly #limits: ReadonlyArray<{ readonly min: number; readonly max: number }>;
   #resetPose: number[];
-  #resetAbort: AbortController | null = null;
-  #lastReset: AlohaResetOutcome | null = null;
   #lastCommand: Float64Array | null = null;
   #missing: AlohaCameraName[] = [];
 
@@ -222,11 +131,6 @@ export class AlohaEnvironment implements Environment {
     this.cameras = { ...options.cameras };
     this.gripper = resolveProfile(options.gripper);
     this.#clock = options.clock ?? realClock;
-    const hz = options.controlHz ?? ALOHA_CONTROL_HZ;
-    if (!(hz > 0)) {
-      throw new OpenpiEdgeError('BAD_ARGUMENT', `controlHz must be > 0, got ${hz}`, { controlHz: hz });
-    }
-    this.#dtMs = 1000 / hz;
     this.#timing = { ...ALOHA_RESET_TIMING, ...options.resetTiming };
     this.#reboot = options.rebootGrippersOnReset ?? true;
     this.#maxAgeMs = options.maxCameraAgeMs ?? 500;
@@ -323,10 +227,6 @@ export class AlohaEnvironment implements Environment {
     return out;
   }
 
-  isEpisodeComplete(): boolean {
-    return false;
-  }
-
   async getObservation(): Promise<Obs> {
     const arms = await this.transport.read();
     const images = await this.#images(false);
@@ -362,10 +262,13 @@ export class AlohaEnvironment implements Environment {
     return images;
   }
 
-  /** Sends one 14-vector action: arms as joint goals, grippers un-normalised to motor angles (JOINT constants). */
-  async applyAction(action: Obs): Promise<void> {
-    const a = actionVector(action);
-    await this.#command(a);
+  /**
+   * Sends one gate-checked 14-vector target: arms as joint goals, grippers un-normalised to motor angles (JOINT
+   * constants). UNSAFE_TARGET for anything the SafetyGate did not issue for ALOHA.
+   */
+  async send(command: SafeCommand): Promise<void> {
+    assertSafeCommand(command, { robot: 'aloha', dim: 14 });
+    await this.#command(command.positions);
   }
 
   async #command(a: Float64Array): Promise<void> {
@@ -407,93 +310,26 @@ export class AlohaEnvironment implements Environment {
     }
   }
 
-  /** How the last `reset` ended; null before the first (or while it runs, after a failed one). */
-  get lastResetOutcome(): AlohaResetOutcome | null {
-    return this.#lastReset;
+  /** Reboots both gripper servos when the transport can (openpi does at every reset); otherwise nothing. */
+  async rebootGrippers(): Promise<void> {
+    if (this.#reboot && this.transport.capabilities.reboot) await this.transport.rebootGrippers();
   }
 
   /**
-   * Aborts the `reset` in progress, if any (same effect as aborting its `signal`): it writes no further goal,
-   * holds and resolves (`lastResetOutcome` `aborted`). The agent calls this when the e-stop is triggered. No effect on a later reset.
+   * openpi's reset as a plan for the gate: both arms to the reset pose (grippers where they are) over at least
+   * `armMs`, then grippers to CLOSE over at least `gripperCloseMs`, then to OPEN over at least `gripperOpenMs`.
+   * `from` is the measured 14-vector in action units. The gate's limits (URDF ∩ servo limits) clamp a start from
+   * outside them (the ViperX sleep pose) and refuse a reset pose outside them.
    */
-  abortReset(reason = 'reset aborted'): void {
-    this.#resetAbort?.abort(reason);
-  }
-
-  /**
-   * openpi's reset: reboot the grippers (when the transport can), move both arms linearly from where they are to
-   * the reset pose over `armMs` in control-rate steps, then grippers to CLOSE over `gripperCloseMs` and to OPEN
-   * over `gripperOpenMs`. Steps are on an absolute timeline of the injected clock.
-   *
-   * The interpolation starts from the measured arm pose clamped into the servo limits (`armLimits`): an arm at
-   * the ViperX sleep pose (shoulder −2.05 rad = 712 counts, below its 841 limit) cannot be sent a goal there, so
-   * its first goal is one step from the clamped pose and the servo moves to that clamped start first (at most one
-   * step from the limit), then follows the interpolation.
-   *
-   * `options.signal` (or {@link abortReset}) stops it between steps: no further goal, then {@link hold}; resolves
-   * (`lastResetOutcome` = `aborted`). A transport error still rejects.
-   */
-  async reset(options: AlohaResetOptions = {}): Promise<void> {
-    const own = new AbortController();
-    this.#resetAbort = own;
-    this.#lastReset = null;
-    const signal = options.signal === undefined ? own.signal : AbortSignal.any([own.signal, options.signal]);
-    try {
-      const check = (): void => {
-        if (signal.aborted) throw new ResetAborted();
-      };
-      check();
-      if (this.#reboot && this.transport.capabilities.reboot) await this.transport.rebootGrippers();
-      check();
-      const start = await this.transport.read();
-      const from = {
-        left: this.#limits.map((r, j) => clamp(start.left.arm[j] as number, r)),
-        right: this.#limits.map((r, j) => clamp(start.right.arm[j] as number, r)),
-      };
-      const pose = this.#resetPose;
-      await this.#interpolate(this.#timing.armMs, signal, async (t) => {
-        for (const side of ALOHA_SIDES) {
-          const f = from[side as AlohaSide];
-          check();
-          await this.transport.writeArm(
-            side,
-            pose.map((p, j) => lerp(f[j] as number, p, t)),
-          );
-        }
-      });
-      const c = this.gripper.constants;
-      for (const [target, ms] of [
-        [c.jointClose, this.#timing.gripperCloseMs],
-        [c.jointOpen, this.#timing.gripperOpenMs],
-      ] as const) {
-        const now = await this.transport.read();
-        const g = { left: now.left.gripperAngle, right: now.right.gripperAngle };
-        await this.#interpolate(ms, signal, async (t) => {
-          for (const side of ALOHA_SIDES) {
-            check();
-            await this.transport.writeGripper(side, lerp(g[side as AlohaSide], target, t));
-          }
-        });
-      }
-      const open = normalizeGripperJoint(c.jointOpen, c);
-      this.#lastCommand = Float64Array.from([...pose, open, ...pose, open]);
-      this.#lastReset = 'done';
-    } catch (e) {
-      if (!signal.aborted) throw e;
-      this.#lastReset = 'aborted';
-      await this.hold();
-    } finally {
-      if (this.#resetAbort === own) this.#resetAbort = null;
-    }
-  }
-
-  /** Calls `step(t)` for t = 1/n … 1 (n = max(1, round(ms / dt))), one step per control period. */
-  async #interpolate(ms: number, signal: AbortSignal, step: (t: number) => Promise<void>): Promise<void> {
-    const n = Math.max(1, Math.round(ms / this.#dtMs));
-    const t0 = this.#clock.now();
-    for (let i = 1; i <= n; i++) {
-      await step(i / n);
-      await this.#clock.sleepUntil(t0 + i * this.#dtMs, signal);
-    }
+  resetPlan(from: ArrayLike<number>): ResetSegment[] {
+    const pose = this.#resetPose;
+    const grip = (k: number): number => from[7 * k + 6] as number;
+    const arms = Float64Array.from([...pose, grip(0), ...pose, grip(1)]);
+    const withGrippers = (g: number): Float64Array => Float64Array.from([...pose, g, ...pose, g]);
+    return [
+      { target: arms, label: 'arms to the reset pose', minDurationMs: this.#timing.armMs },
+      { target: withGrippers(0), label: 'grippers close', minDurationMs: this.#timing.gripperCloseMs },
+      { target: withGrippers(1), label: 'grippers open', minDurationMs: this.#timing.gripperOpenMs },
+    ];
   }
 }

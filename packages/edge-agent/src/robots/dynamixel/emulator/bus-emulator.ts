@@ -41,6 +41,9 @@ export interface EmulatorFault {
   id?: number;
 }
 
+/** Instruction packets `received` keeps (when exceeded, the oldest half is dropped: amortised O(1)). */
+export const RECEIVED_KEPT = 20_000;
+
 const defaultClock: EmulatorClock = { now: () => performance.now() };
 
 export class DynamixelBusEmulator {
@@ -48,8 +51,13 @@ export class DynamixelBusEmulator {
   private readonly clock: EmulatorClock;
   private readonly faults: EmulatorFault[] = [];
   private registered = new Map<number, { address: number; data: Uint8Array }>();
-  /** Instruction packets received (for tests). */
+  /**
+   * The most recent instruction packets received (for tests), at most {@link RECEIVED_KEPT}: an emulator serving an
+   * hour-long run must not keep every packet. `receivedTotal` counts all of them.
+   */
   readonly received: InstructionPacket[] = [];
+  /** Instruction packets received since construction. */
+  receivedTotal = 0;
 
   constructor(servos: ReadonlyArray<EmulatedServo | EmulatedServoOptions>, options: BusEmulatorOptions = {}) {
     this.servoList = servos.map((s) => (s instanceof EmulatedServo ? s : new EmulatedServo(s)));
@@ -81,6 +89,9 @@ export class DynamixelBusEmulator {
       for (const packet of framer.push(bytes)) {
         if (packet.kind !== 'instruction') continue;
         this.received.push(packet);
+        this.receivedTotal += 1;
+        if (this.received.length > RECEIVED_KEPT)
+          this.received.splice(0, this.received.length - RECEIVED_KEPT / 2);
         for (const reply of this.handle(packet)) this.send(transport, reply);
       }
     });
