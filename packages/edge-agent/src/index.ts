@@ -176,6 +176,7 @@ export {
   resolveAlohaCameras,
 } from './robots/aloha/plugin.js';
 export { Ros2AlohaArms, type Ros2ArmsOptions } from './robots/aloha/ros2-transport.js';
+export { ALOHA_SAFETY_DEFAULTS } from './robots/aloha/safety-defaults.js';
 export { viperxJointRanges, withServoLimits } from './robots/aloha/servo-limits.js';
 export type {
   AlohaArmState,
@@ -301,6 +302,8 @@ export type {
   RobotPlugin,
 } from './robots/interface.js';
 export { BUILTIN_ROBOTS, findRobot } from './robots/registry.js';
+export { type SafetyRobot, safetyConfigFor } from './robots/safety-defaults.js';
+export { UR5_SAFETY_DEFAULTS } from './robots/ur5/safety-defaults.js';
 export {
   AGENT_ROS2_TYPES,
   AgentRos2Topics,
@@ -342,18 +345,20 @@ export {
   resolveRosName,
 } from './ros2/surface.js';
 export {
-  ALOHA_SAFETY_DEFAULTS,
+  ARM_MAX_VELOCITY,
+  applySafetyOverrides,
+  armJoint,
+  GRIPPER_MAX_VELOCITY,
+  gripperJoint,
   type JointLimit,
   JointLimitSchema,
   parseSafetyConfig,
   perTickLimits,
+  REJECT_MARGIN,
   type SafetyConfig,
   SafetyConfigSchema,
   type SafetyOverrides,
   SafetyOverridesSchema,
-  type SafetyRobot,
-  safetyConfigFor,
-  UR5_SAFETY_DEFAULTS,
   type WatchdogConfig,
   WatchdogConfigSchema,
 } from './safety/config.js';

@@ -43,19 +43,30 @@ export function pickFrames(robot: Robot, options: PickFramesOptions = {}): RawFr
       throw new OpenpiEdgeError(
         'BAD_OBSERVATION',
         `${robot.name} observation: camera ${cam.name} unusable: ${e instanceof Error ? e.message : String(e)}`,
-        { ...ctx, key: `${robot.layout.imagesKey}.${cam.name}`, camera: cam.name },
+        {
+          ...ctx,
+          key: robot.layout.imagesKey === null ? cam.name : `${robot.layout.imagesKey}.${cam.name}`,
+          camera: cam.name,
+        },
         { cause: e },
       );
     }
   }
-  return { frames, height: options.height ?? 224, width: options.width ?? 224 };
+  const size = robot.layout.imageSize;
+  return {
+    frames,
+    height: options.height ?? size?.height ?? 224,
+    width: options.width ?? size?.width ?? 224,
+    format: robot.layout.imageFormat ?? 'chw',
+    key: robot.layout.imagesKey,
+  };
 }
 
 export class ImagesOnDemandPolicy implements ClosablePolicy {
   readonly #inner: BasePolicy & Partial<Pick<ClosablePolicy, 'close'>>;
   readonly #capture: () => RawFrames;
   readonly #prep: ImagePrepWorker | null;
-  readonly #imagesKey: string;
+  readonly #imagesKey: string | null;
   readonly #now: () => number;
   /** Inferences asked for (each one calls the inner policy once). */
   inferences = 0;
@@ -73,12 +84,12 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
   constructor(
     inner: BasePolicy & Partial<Pick<ClosablePolicy, 'close'>>,
     capture: () => RawFrames,
-    options: { prep?: ImagePrepWorker | null; imagesKey?: string; now?: () => number } = {},
+    options: { prep?: ImagePrepWorker | null; imagesKey?: string | null; now?: () => number } = {},
   ) {
     this.#inner = inner;
     this.#capture = capture;
     this.#prep = options.prep ?? null;
-    this.#imagesKey = options.imagesKey ?? 'images';
+    this.#imagesKey = options.imagesKey === undefined ? 'images' : options.imagesKey;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -87,7 +98,8 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
     this.inferences += 1;
     const t0 = this.#now();
     let out: Obs;
-    if (obs[this.#imagesKey] !== undefined) {
+    const key = this.#imagesKey;
+    if (key !== null && obs[key] !== undefined) {
       out = await this.#inner.infer(obs);
     } else {
       const raw = this.#capture();
@@ -104,7 +116,7 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
           );
         }
         const images = await this.#prep.prepare(raw);
-        out = await this.#inner.infer({ ...obs, [this.#imagesKey]: images });
+        out = await this.#inner.infer(key === null ? { ...obs, ...images } : { ...obs, [key]: images });
       }
     }
     this.latencies.push(this.#now() - t0);

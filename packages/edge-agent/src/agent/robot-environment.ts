@@ -201,7 +201,9 @@ export class RobotEnvironment implements Environment {
   async getObservation(): Promise<Obs> {
     const j = await this.robot.read();
     this.#measured = measuredOf(j);
-    const obs: Obs = { state: { dtype: 'float32', shape: [j.state.length], data: j.state } };
+    const obs: Obs = this.robot.observation?.(j) ?? {
+      state: { dtype: 'float32', shape: [j.state.length], data: j.state },
+    };
     if (this.#prompt !== undefined) obs.prompt = this.#prompt;
     return obs;
   }

@@ -22,6 +22,13 @@ export interface RawFrames {
   /** Output image size (px), e.g. 224 x 224 (openpi's model input). */
   readonly height: number;
   readonly width: number;
+  /** Image layout: `chw` uint8 [3, H, W] (openpi's ALOHA client) or `hwc` [H, W, 3] (UR5, DROID, LIBERO). Default `chw`. */
+  readonly format?: 'chw' | 'hwc';
+  /**
+   * Where the images go in the observation: under this key as a record (`images` for ALOHA), or, with `null`, each
+   * image at the top level under its camera name (openpi's UR5 / DROID layouts). Default `images`.
+   */
+  readonly key?: string | null;
 }
 
 /** A policy that can take raw frames and convert them where it runs. */
@@ -69,15 +76,20 @@ export function framesForPosting(raw: RawFrames): RawFrames {
   return frames === undefined ? raw : { ...raw, frames };
 }
 
-/** One frame -> uint8 `[3, height, width]`: RGB (IMAGE_DECODE_FAILED naming the camera), resize_with_pad, CHW. */
+/**
+ * One frame -> uint8 `[3, height, width]` (or `[height, width, 3]` with `hwc`): RGB (IMAGE_DECODE_FAILED naming the
+ * camera), resize_with_pad, CHW.
+ */
 export async function frameToImage(
   frame: CameraFrame,
   camera: string,
   height: number,
   width: number,
+  format: 'chw' | 'hwc' = 'chw',
 ): Promise<NDArray<'uint8'>> {
   const rgb = await frameToRgb(frame, camera);
-  return hwcToChw(convertToUint8(resizeWithPad(rgb, height, width)) as NDArray<'uint8'>);
+  const hwc = convertToUint8(resizeWithPad(rgb, height, width)) as NDArray<'uint8'>;
+  return format === 'hwc' ? hwc : hwcToChw(hwc);
 }
 
 function checkSize(raw: RawFrames): void {
@@ -102,13 +114,13 @@ export async function framesToImages(raw: RawFrames): Promise<Record<string, NDA
   const images: Record<string, NDArray<'uint8'>> = {};
   for (const [name, frame] of Object.entries(raw.frames)) {
     try {
-      images[name] = await frameToImage(frame, name, raw.height, raw.width);
+      images[name] = await frameToImage(frame, name, raw.height, raw.width, raw.format ?? 'chw');
     } catch (e) {
       const ctx = e instanceof OpenpiEdgeError ? e.context : {};
       throw new OpenpiEdgeError(
         'BAD_OBSERVATION',
         `observation: camera ${name} unusable: ${e instanceof Error ? e.message : String(e)}`,
-        { ...ctx, key: `images.${name}`, camera: name },
+        { ...ctx, key: raw.key === null ? name : `${raw.key ?? 'images'}.${name}`, camera: name },
         { cause: e },
       );
     }
@@ -117,13 +129,16 @@ export async function framesToImages(raw: RawFrames): Promise<Record<string, NDA
 }
 
 /**
- * `obs` with the converted images added under `images` (merged over an `images` record it already has; the
- * frames win). BAD_OBSERVATION when `obs.images` is something other than a record.
+ * `obs` with the converted images added under `raw.key` (default `images`; merged over a record it already has; the
+ * frames win), or at the top level when the key is null. BAD_OBSERVATION when the key holds something other than a
+ * record.
  */
 export async function withFrameImages(obs: Obs, raw: RawFrames): Promise<Obs> {
   const images = await framesToImages(raw);
-  const existing = obs.images;
-  if (existing === undefined) return { ...obs, images };
+  if (raw.key === null) return { ...obs, ...images };
+  const key = raw.key ?? 'images';
+  const existing = obs[key];
+  if (existing === undefined) return { ...obs, [key]: images };
   if (
     typeof existing !== 'object' ||
     existing === null ||
@@ -133,9 +148,9 @@ export async function withFrameImages(obs: Obs, raw: RawFrames): Promise<Obs> {
   ) {
     throw new OpenpiEdgeError(
       'BAD_OBSERVATION',
-      'inferFrames: observation.images must be absent or a record of images when frames are given',
-      { key: 'images' },
+      `inferFrames: observation.${key} must be absent or a record of images when frames are given`,
+      { key },
     );
   }
-  return { ...obs, images: { ...(existing as Record<string, NDArray>), ...images } };
+  return { ...obs, [key]: { ...(existing as Record<string, NDArray>), ...images } };
 }

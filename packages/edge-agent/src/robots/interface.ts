@@ -40,8 +40,15 @@ export interface RobotLayout {
   readonly stateDim: number;
   /** Cameras in observation order. */
   readonly cameras: readonly RobotCamera[];
-  /** Key of the image dictionary in the observation (openpi: `images` for ALOHA, flat keys for others). */
-  readonly imagesKey: string;
+  /**
+   * Where images go in the observation: a record under this key (`images` for ALOHA), or `null` for one top-level
+   * key per camera (openpi's UR5 / DROID layouts).
+   */
+  readonly imagesKey: string | null;
+  /** Image layout the policy expects: `chw` uint8 [3, H, W] (ALOHA) or `hwc` [H, W, 3]. Default `chw`. */
+  readonly imageFormat?: 'chw' | 'hwc';
+  /** Image size (px) the robot client sends. Default 224 x 224 (openpi's clients). */
+  readonly imageSize?: { readonly height: number; readonly width: number };
   /** Robot adapters of model bundles this robot can run (manifest `robot.kind`), e.g. `['aloha']`. */
   readonly policyRobotKinds: readonly string[];
 }
@@ -79,6 +86,11 @@ export interface Robot {
   readonly ros2Node?: Ros2Node;
   /** One joint-state reading (a bus read, the newest joint_states message...). */
   read(): Promise<RobotJointState>;
+  /**
+   * The tick's observation (without images and prompt) from a reading, in the policy's layout. Default
+   * `{ state: float32[stateDim] }` (openpi's ALOHA); UR5 sends `{ joints, gripper }`.
+   */
+  observation?(reading: RobotJointState): Obs;
   /**
    * Sends one motion target. Accepts only a {@link SafeCommand} the gate issued for this robot (UNSAFE_TARGET
    * otherwise, see `assertSafeCommand`). Resolves when written.

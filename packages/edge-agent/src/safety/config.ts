@@ -1,5 +1,6 @@
 /**
- * Safety configuration: per-robot joint limits, rate limits and watchdog thresholds, validated with zod.
+ * Safety configuration: joint limits, rate limits and watchdog thresholds, validated with zod. The per-robot
+ * defaults belong to the robot plugins (robots/<name>/safety-defaults.ts); this module knows no robot by name.
  * Units: joint positions in radians, gripper positions in the policy's normalised action units (0 = closed,
  * 1 = open), velocities in those units per second, times in milliseconds. Every knob is documented in docs/safety.md.
  */
@@ -81,33 +82,23 @@ export const SafetyConfigSchema = z
 
 export type SafetyConfig = z.output<typeof SafetyConfigSchema>;
 
-const deg = (d: number): number => (d * Math.PI) / 180;
-
-/** ViperX 300 (ALOHA follower) arm joints, URDF position limits (robots.md §1.8). */
-const VX300_ARM: ReadonlyArray<readonly [string, number, number]> = [
-  ['waist', -(Math.PI - 1e-5), Math.PI - 1e-5],
-  ['shoulder', deg(-106), deg(72)],
-  ['elbow', deg(-101), deg(92)],
-  ['forearm_roll', -Math.PI, Math.PI],
-  ['wrist_angle', deg(-107), deg(128)],
-  ['wrist_rotate', -Math.PI, Math.PI],
-];
-
-/** URDF velocity limit of every ViperX 300 joint and of the UR5e joints (rad/s). */
-const ARM_MAX_VELOCITY = Math.PI;
+/** URDF velocity limit of the ViperX 300 and UR5e joints (rad/s): the default `maxVelocity` of {@link armJoint}. */
+export const ARM_MAX_VELOCITY = Math.PI;
 /**
- * Gripper speed limit in normalised units/s: full travel in 0.5 s, the speed of openpi's own ALOHA reset
- * (gripper close -> open over 0.5 s).
+ * Gripper speed limit in normalised units/s: full travel in 0.5 s, the speed of openpi's own ALOHA reset (gripper
+ * close -> open over 0.5 s). The default `maxVelocity` of {@link gripperJoint}.
  */
-const GRIPPER_MAX_VELOCITY = 2;
+export const GRIPPER_MAX_VELOCITY = 2;
 /** Rejection margin beyond the position range (rad for joints, normalised for grippers). */
-const REJECT_MARGIN = 0.5;
+export const REJECT_MARGIN = 0.5;
 
-function armJoint(name: string, min: number, max: number): JointLimit {
+/** An arm joint's limits (rad) with the default speed limit and reject margin: for robot plugins' safety defaults. */
+export function armJoint(name: string, min: number, max: number): JointLimit {
   return { name, kind: 'joint', min, max, maxVelocity: ARM_MAX_VELOCITY, rejectMargin: REJECT_MARGIN };
 }
 
-function gripper(name: string): JointLimit {
+/** A gripper in normalised units [0, 1] with the default speed limit and reject margin. */
+export function gripperJoint(name: string): JointLimit {
   return {
     name,
     kind: 'gripper',
@@ -118,61 +109,14 @@ function gripper(name: string): JointLimit {
   };
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a defaults object (and everything in it) so no caller can change a robot's defaults. */
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);
   }
   return value;
 }
-
-/**
- * ALOHA defaults: 14 dims `[left joints 6, left gripper, right joints 6, right gripper]` (openpi's layout),
- * ViperX 300 URDF limits, 50 Hz (openpi aloha_real `max_hz`), grippers clamped to [0, 1] normalised
- * (= PUPPET_GRIPPER_JOINT_CLOSE..OPEN once the environment maps them to radians).
- */
-export const ALOHA_SAFETY_DEFAULTS: Readonly<SafetyConfig> = deepFreeze({
-  robot: 'aloha',
-  controlRateHz: 50,
-  joints: (['left', 'right'] as const).flatMap((side) => [
-    ...VX300_ARM.map(([n, lo, hi]) => armJoint(`${side}_${n}`, lo, hi)),
-    gripper(`${side}_gripper`),
-  ]),
-  watchdog: {
-    jointStaleMs: 100,
-    cameraStaleMs: 500,
-    policyStallMs: 250,
-    requiredCameras: ['cam_high', 'cam_left_wrist', 'cam_right_wrist'],
-  },
-  latchOn: [],
-} satisfies SafetyConfig);
-
-/**
- * UR5e defaults: 7 dims `[6 joints, gripper]` (openpi's UR5 layout), `ur_description` limits (±2π, elbow ±π,
- * π rad/s). The control rate and gripper range are not given by the sources: 50 Hz and [0, 1] normalised.
- */
-export const UR5_SAFETY_DEFAULTS: Readonly<SafetyConfig> = deepFreeze({
-  robot: 'ur5',
-  controlRateHz: 50,
-  joints: [
-    armJoint('shoulder_pan', -2 * Math.PI, 2 * Math.PI),
-    armJoint('shoulder_lift', -2 * Math.PI, 2 * Math.PI),
-    armJoint('elbow', -Math.PI, Math.PI),
-    armJoint('wrist_1', -2 * Math.PI, 2 * Math.PI),
-    armJoint('wrist_2', -2 * Math.PI, 2 * Math.PI),
-    armJoint('wrist_3', -2 * Math.PI, 2 * Math.PI),
-    gripper('gripper'),
-  ],
-  watchdog: {
-    jointStaleMs: 100,
-    cameraStaleMs: 500,
-    policyStallMs: 250,
-    requiredCameras: ['base_rgb', 'wrist_rgb'],
-  },
-  latchOn: [],
-} satisfies SafetyConfig);
-
-export type SafetyRobot = 'aloha' | 'ur5';
 
 const JointOverrideSchema = JointLimitObject.omit({ name: true, kind: true }).partial().strict();
 
@@ -212,17 +156,11 @@ export function parseSafetyConfig(input: unknown): SafetyConfig {
 }
 
 /**
- * The validated config for `robot`: its defaults with `overrides` applied. Throws BAD_ARGUMENT on an unknown
- * robot, key or joint name, or a value out of range.
+ * A robot's safety defaults (its plugin's) with `overrides` applied (the config file's `safety` section; docs/safety.md
+ * "Knobs"). Throws BAD_ARGUMENT on an unknown key or joint name, or a value out of range.
  */
-export function safetyConfigFor(robot: SafetyRobot, overrides: unknown = {}): SafetyConfig {
-  const base = robot === 'aloha' ? ALOHA_SAFETY_DEFAULTS : robot === 'ur5' ? UR5_SAFETY_DEFAULTS : undefined;
-  if (base === undefined) {
-    throw new OpenpiEdgeError('BAD_ARGUMENT', `no safety defaults for robot '${String(robot)}'`, {
-      robot,
-      known: ['aloha', 'ur5'],
-    });
-  }
+export function applySafetyOverrides(base: SafetyConfig, overrides: unknown = {}): SafetyConfig {
+  const robot = base.robot;
   const r = SafetyOverridesSchema.safeParse(overrides);
   if (!r.success) fail('safety overrides', r.error, { robot });
   const o = r.data;

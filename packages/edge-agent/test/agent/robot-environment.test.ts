@@ -10,7 +10,7 @@ import { PolicyMonitor } from '../../src/agent/policy-monitor.js';
 import { RobotEnvironment } from '../../src/agent/robot-environment.js';
 import { Instruction } from '../../src/robots/dynamixel/packet.js';
 import type { Robot } from '../../src/robots/interface.js';
-import { safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
 import { type GateDecision, SafetyGate } from '../../src/safety/gate.js';
 import { connectEmulatedAloha, type EmulatedAlohaRobot } from '../aloha/helpers.js';
 

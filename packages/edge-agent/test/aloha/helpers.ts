@@ -10,7 +10,7 @@ import type { AlohaEnvironment } from '../../src/robots/aloha/environment.js';
 import { type AlohaPluginExtras, alohaPlugin } from '../../src/robots/aloha/plugin.js';
 import { withServoLimits } from '../../src/robots/aloha/servo-limits.js';
 import type { Robot } from '../../src/robots/interface.js';
-import { safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
 import { type MeasuredJoints, type SafeCommand, SafetyGate } from '../../src/safety/gate.js';
 
 /** The ALOHA plugin's Robot: its AlohaEnvironment is `environment` (not part of the Robot contract). */

@@ -1,12 +1,9 @@
 import { isOpenpiEdgeError } from '@openpi-edge/client';
 import { describe, expect, it } from 'vitest';
-import {
-  ALOHA_SAFETY_DEFAULTS,
-  parseSafetyConfig,
-  perTickLimits,
-  safetyConfigFor,
-  UR5_SAFETY_DEFAULTS,
-} from '../../src/safety/config.js';
+import { ALOHA_SAFETY_DEFAULTS } from '../../src/robots/aloha/safety-defaults.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
+import { UR5_SAFETY_DEFAULTS } from '../../src/robots/ur5/safety-defaults.js';
+import { parseSafetyConfig, perTickLimits } from '../../src/safety/config.js';
 
 const deg = (d: number): number => (d * Math.PI) / 180;
 

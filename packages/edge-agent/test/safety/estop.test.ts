@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
 import { EStop, type EStopEvent } from '../../src/safety/estop.js';
 import { attachKeyboard, attachSignals } from '../../src/safety/estop-inputs.js';
 import type { SafetyFault } from '../../src/safety/faults.js';

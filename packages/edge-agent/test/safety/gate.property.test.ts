@@ -1,11 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  type JointLimit,
-  perTickLimits,
-  type SafetyRobot,
-  safetyConfigFor,
-} from '../../src/safety/config.js';
+import { type SafetyRobot, safetyConfigFor } from '../../src/robots/safety-defaults.js';
+import { type JointLimit, perTickLimits } from '../../src/safety/config.js';
 import { SafetyGate } from '../../src/safety/gate.js';
 
 class StepClock {

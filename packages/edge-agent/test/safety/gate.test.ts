@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
 import type { LimitEvent, SafetyFault } from '../../src/safety/faults.js';
 import { type GateInput, SafetyGate } from '../../src/safety/gate.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseSafetyConfig, safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
+import { parseSafetyConfig } from '../../src/safety/config.js';
 import { type LimiterResult, SafetyLimiter } from '../../src/safety/limiter.js';
 
 /** Two joints (rad) and a gripper (normalised), 10 Hz so per-tick steps are round numbers. */

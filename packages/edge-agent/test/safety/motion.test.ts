@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { realClock } from '../../../client/src/clock.js';
-import { safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
 import { assertSafeCommand, SafeCommand, SafetyGate } from '../../src/safety/gate.js';
 import { checkTarget, planMove } from '../../src/safety/move-plan.js';
 

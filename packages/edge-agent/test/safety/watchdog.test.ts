@@ -1,6 +1,6 @@
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { describe, expect, it } from 'vitest';
-import { safetyConfigFor } from '../../src/safety/config.js';
+import { safetyConfigFor } from '../../src/robots/safety-defaults.js';
 import { SafetyGate } from '../../src/safety/gate.js';
 import { Watchdog } from '../../src/safety/watchdog.js';
 

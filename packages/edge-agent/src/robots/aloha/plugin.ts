@@ -9,7 +9,6 @@
  * topic), `ros2` defaults to the ALOHA image topics. A camera the watchdog requires cannot be `none`.
  */
 import { type Obs, OpenpiEdgeError } from '@openpi-edge/client';
-import { safetyConfigFor } from '../../safety/config.js';
 import type { SafeCommand } from '../../safety/gate.js';
 import { checkTarget } from '../../safety/move-plan.js';
 import { DynamixelError } from '../dynamixel/errors.js';
@@ -21,6 +20,7 @@ import type {
   RobotLayout,
   RobotPlugin,
 } from '../interface.js';
+import { safetyConfigFor } from '../safety-defaults.js';
 import {
   ALOHA_CONFIG_DEFAULTS,
   type AlohaCameraConfig,
