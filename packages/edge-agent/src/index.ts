@@ -48,7 +48,6 @@ export {
   type FramePolicy,
   framesForPosting,
   framesToImages,
-  frameToImage,
   isFramePolicy,
   type RawFrames,
   toSharedBytes,
@@ -73,7 +72,7 @@ export {
   type FfmpegInput,
   ffmpegArgs,
 } from './io/cameras/ffmpeg-camera.js';
-export { frameToRgb } from './io/cameras/frame-convert.js';
+export { frameToImage, frameToRgb } from './io/cameras/frame-convert.js';
 export {
   GeneratedCamera,
   type GeneratedCameraOptions,

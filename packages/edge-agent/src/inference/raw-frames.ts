@@ -11,9 +11,8 @@
  */
 import type { ClosablePolicy, NDArray, Obs } from '@openpi-edge/client';
 import { OpenpiEdgeError } from '@openpi-edge/client';
-import { convertToUint8, hwcToChw, resizeWithPad } from '@openpi-edge/client/node';
 import type { CameraFrame } from '../io/cameras/camera-source.js';
-import { frameToRgb } from '../io/cameras/frame-convert.js';
+import { frameToImage } from '../io/cameras/frame-convert.js';
 
 /** Camera frames picked on the loop thread (a cheap reference to each camera's newest fresh frame), to be converted (decode -> RGB -> openpi resize_with_pad -> uint8 CHW) off it. */
 export interface RawFrames {
@@ -74,22 +73,6 @@ export function framesForPosting(raw: RawFrames): RawFrames {
     frames[name] = { ...f, data: f.data.slice() };
   }
   return frames === undefined ? raw : { ...raw, frames };
-}
-
-/**
- * One frame -> uint8 `[3, height, width]` (or `[height, width, 3]` with `hwc`): RGB (IMAGE_DECODE_FAILED naming the
- * camera), resize_with_pad, CHW.
- */
-export async function frameToImage(
-  frame: CameraFrame,
-  camera: string,
-  height: number,
-  width: number,
-  format: 'chw' | 'hwc' = 'chw',
-): Promise<NDArray<'uint8'>> {
-  const rgb = await frameToRgb(frame, camera);
-  const hwc = convertToUint8(resizeWithPad(rgb, height, width)) as NDArray<'uint8'>;
-  return format === 'hwc' ? hwc : hwcToChw(hwc);
 }
 
 function checkSize(raw: RawFrames): void {

@@ -1,6 +1,6 @@
 /** Camera frames to `[H, W, 3]` uint8 RGB, the layout openpi's image tools take. */
 import { type NDArray, OpenpiEdgeError } from '@openpi-edge/client';
-import { decodeJpeg } from '@openpi-edge/client/node';
+import { convertToUint8, decodeJpeg, hwcToChw, resizeWithPad } from '@openpi-edge/client/node';
 import type { CameraFrame } from './camera-source.js';
 import { drawPatternFrame } from './generated-camera.js';
 
@@ -61,4 +61,20 @@ export function frameToRgb(frame: CameraFrame, camera = 'camera'): Promise<NDArr
     cache.set(frame, p);
   }
   return p;
+}
+
+/**
+ * One frame -> uint8 `[3, height, width]` (or `[height, width, 3]` with `hwc`): RGB (IMAGE_DECODE_FAILED naming the
+ * camera), resize_with_pad, CHW.
+ */
+export async function frameToImage(
+  frame: CameraFrame,
+  camera: string,
+  height: number,
+  width: number,
+  format: 'chw' | 'hwc' = 'chw',
+): Promise<NDArray<'uint8'>> {
+  const rgb = await frameToRgb(frame, camera);
+  const hwc = convertToUint8(resizeWithPad(rgb, height, width)) as NDArray<'uint8'>;
+  return format === 'hwc' ? hwc : hwcToChw(hwc);
 }

@@ -4,9 +4,8 @@
  * camera) -> RGB -> openpi's resize_with_pad -> uint8 CHW.
  */
 import { macrotask, type NDArray, OpenpiEdgeError } from '@openpi-edge/client';
-import { convertToUint8, hwcToChw, resizeWithPad } from '@openpi-edge/client/node';
 import { type CameraSource, freshFrame } from '../../io/cameras/camera-source.js';
-import { frameToRgb } from '../../io/cameras/frame-convert.js';
+import { frameToImage } from '../../io/cameras/frame-convert.js';
 
 export interface CameraImagesOptions {
   /** Output size (px). Default 224 x 224 (openpi's model input). */
@@ -17,7 +16,7 @@ export interface CameraImagesOptions {
   /** Cameras left out (listed in `missing`) instead of failing when they have no source or no fresh frame. Default none. */
   optional?: ReadonlySet<string>;
   /**
-   * Yield to the event loop (one macrotask) after each frame is fetched and after each resize, so a control tick on
+   * Yield to the event loop (one macrotask) after each camera's conversion, so a control tick on
    * the same thread that falls due runs first (4 x 640x480 frames are ~25-45 ms of work). Default false.
    */
   yieldBetweenCameras?: boolean;
@@ -44,9 +43,9 @@ export async function captureCameraImages(
       missing.push(name);
       continue;
     }
-    let rgb: NDArray<'uint8'>;
+    let image: NDArray<'uint8'>;
     try {
-      rgb = await frameToRgb(freshFrame(source, maxAgeMs).frame, name);
+      image = await frameToImage(freshFrame(source, maxAgeMs).frame, name, height, width);
     } catch (e) {
       if (optional.has(name)) {
         missing.push(name);
@@ -60,8 +59,7 @@ export async function captureCameraImages(
         { cause: e },
       );
     }
-    if (yieldBetweenCameras) await macrotask();
-    images[name] = hwcToChw(convertToUint8(resizeWithPad(rgb, height, width)) as NDArray<'uint8'>);
+    images[name] = image;
     if (yieldBetweenCameras) await macrotask();
   }
   return { images, missing };
