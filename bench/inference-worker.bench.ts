@@ -383,11 +383,38 @@ async function postMessageTable(): Promise<string> {
         ),
       );
     }
+    // The alternative design: a child process. Node's IPC channel with advanced (structured-clone) serialization, the
+    // fastest it offers; SharedArrayBuffers cannot cross a process boundary, so the frames are always copied.
+    const child = spawn(
+      process.execPath,
+      ['-e', "process.on('message', (m) => process.send(m === null ? 0 : Object.keys(m).length))"],
+      { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+    );
+    try {
+      const sendChild = async (msg: unknown): Promise<number> => {
+        const ack = new Promise((r) => child.once('message', r));
+        const t0 = performance.now();
+        child.send(msg as Parameters<typeof child.send>[0]);
+        await ack;
+        return performance.now() - t0;
+      };
+      for (const [name, msg] of [
+        ['child process IPC (advanced serialization), 4 frames (copied)', framesOf(plain)],
+        ['child process IPC, empty message (baseline)', null],
+      ] as const) {
+        for (let i = 0; i < 20; i++) await sendChild(msg);
+        const rtt: number[] = [];
+        for (let i = 0; i < 200; i++) rtt.push(await sendChild(msg));
+        rows.push(summarize(`${name}: round trip`, rtt, 'the design not taken (docs/agent.md "Threads")'));
+      }
+    } finally {
+      child.kill();
+    }
   } finally {
     await worker.terminate();
   }
   return printTable(
-    'postMessage of four 640x480x3 frames to a worker, acknowledged after receipt (ms)',
+    'four 640x480x3 frames to a worker thread (postMessage) and to a child process (IPC), acknowledged after receipt (ms)',
     rows,
     '4 frames, ArrayBuffer (copied): round trip',
   );

@@ -21,13 +21,13 @@ import {
   type AlohaConfig,
   type AlohaResetTiming,
   alohaPlugin,
-  framesToImages,
   type GateDecision,
   pickFrames,
   type Robot,
   RobotEnvironment,
   resetPoseFromMetadata,
   SafetyGate,
+  withFrameImages,
 } from '@openpi-edge/edge-agent';
 import {
   type Environment,
@@ -105,8 +105,7 @@ class OpenpiAlohaEnvironment implements Environment {
 
   async getObservation(): Promise<Obs> {
     const robot: Robot = this.inner.robot;
-    const images = await framesToImages(pickFrames(robot));
-    return { ...(await this.inner.getObservation()), [robot.layout.imagesKey]: images };
+    return withFrameImages(await this.inner.getObservation(), pickFrames(robot));
   }
 
   applyAction(action: Obs): Promise<void> {
