@@ -129,27 +129,35 @@ export class GuardedAgent implements Agent {
       deadline.abort();
     }
     if (result === LATE) {
-      this.timeouts += 1;
-      this.#monitor.callPending(started);
-      const pending = call.then(
-        () => {},
-        (e: unknown) => {
-          this.failures += 1;
-          this.#monitor.callFailed(e);
-          this.noteFailure();
-        },
-      );
-      this.#pending = pending;
-      void pending.then(() => {
-        if (this.#pending === pending) this.#pending = null;
-        this.#needsReset = true;
-        this.#monitor.pendingSettled();
-      });
+      this.#leavePending(call, started);
       return NO_ACTION;
     }
     this.#monitor.callSucceeded();
     this.noteSuccess();
     return result;
+  }
+
+  /**
+   * A call that passed its deadline (started at `started`): counted, reported as pending, left to finish in the
+   * background; until it settles every tick gets NO_ACTION, then its result is dropped and the broker reset.
+   */
+  #leavePending(call: Promise<Obs>, started: number): void {
+    this.timeouts += 1;
+    this.#monitor.callPending(started);
+    const pending = call.then(
+      () => {},
+      (e: unknown) => {
+        this.failures += 1;
+        this.#monitor.callFailed(e);
+        this.noteFailure();
+      },
+    );
+    this.#pending = pending;
+    void pending.then(() => {
+      if (this.#pending === pending) this.#pending = null;
+      this.#needsReset = true;
+      this.#monitor.pendingSettled();
+    });
   }
 
   /**
@@ -176,21 +184,7 @@ export class GuardedAgent implements Agent {
       );
       const result = await Promise.race([call, timer]);
       if (result === LATE) {
-        this.timeouts += 1;
-        this.#monitor.callPending(t0);
-        const pending = call.then(
-          () => {},
-          (e: unknown) => {
-            this.failures += 1;
-            this.#monitor.callFailed(e);
-          },
-        );
-        this.#pending = pending;
-        void pending.then(() => {
-          if (this.#pending === pending) this.#pending = null;
-          this.#needsReset = true;
-          this.#monitor.pendingSettled();
-        });
+        this.#leavePending(call, t0);
         this.lastPrime = {
           ok: false,
           error: new Error(`first chunk not ready within ${this.#firstChunkMs} ms`),
