@@ -13,9 +13,9 @@ import { resolveConfig } from '../packages/edge-agent/src/config/load.js';
 import type { AlohaCameraConfig } from '../packages/edge-agent/src/robots/aloha/config.js';
 import { type EmulatedAloha, emulateAloha } from '../packages/edge-agent/src/robots/aloha/emulate.js';
 import { alohaPlugin } from '../packages/edge-agent/src/robots/aloha/plugin.js';
+import { ALOHA_SAFETY_DEFAULTS } from '../packages/edge-agent/src/robots/aloha/safety-defaults.js';
 import { XRegister } from '../packages/edge-agent/src/robots/dynamixel/control-table.js';
 import { countsToRadians, VIPERX_ARM_IDS } from '../packages/edge-agent/src/robots/dynamixel/viperx.js';
-import { ALOHA_SAFETY_DEFAULTS } from '../packages/edge-agent/src/safety/config.js';
 import type { GateDecision } from '../packages/edge-agent/src/safety/gate.js';
 import { type CliProcess, runCli, stopChild } from '../packages/edge-agent/test/agent/helpers.js';
 

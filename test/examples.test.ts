@@ -3,7 +3,9 @@
  * - aloha_real: `runAlohaReal` against an in-process WebsocketPolicyServer serving the demo π0 OnnxPolicy
  *   (real websocket, real ONNX model, the ALOHA plugin's emulated arms behind a SafetyGate);
  * - libero: `runLibero` over a real websocket against a deterministic policy that checks the LIBERO request layout;
- * - ur5: `runUr5` with the simulated driver and a deterministic local policy that pushes past the UR5 limits.
+ * - ur5: the app's own UR5e plugin (examples/ur5/ur5-plugin.ts) run by EdgeAgent on its simulated driver: `runUr5`
+ *   with a deterministic local policy that pushes past the UR5 limits, a scripted policy with a protective stop
+ *   mid-run, and the demo (ALOHA) bundle refused at start-up.
  */
 import {
   type BasePolicy,
@@ -12,15 +14,16 @@ import {
   ndarray,
   type Obs,
   OpenpiEdgeError,
-  realClock,
   type Value,
 } from '@openpi-edge/client';
 import { WebsocketPolicyServer } from '@openpi-edge/client/node';
 import {
   DEMO_BUNDLE_DIR,
+  EdgeAgent,
   type GateDecision,
   OnnxPolicy,
   perTickLimits,
+  resolveConfig,
   safetyConfigFor,
 } from '@openpi-edge/edge-agent';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,7 +33,8 @@ import { LIBERO_DUMMY_ACTION, quat2axisangle, runLibero } from '../examples/libe
 import { parseLiberoArgs } from '../examples/libero/main.js';
 import { parseUr5Args } from '../examples/ur5/main.js';
 import { runUr5 } from '../examples/ur5/ur5.js';
-import { SimulatedUr5Driver } from '../examples/ur5/ur5-driver.js';
+import { type SimulatedUr5Driver, UR5_HOME_POSE } from '../examples/ur5/ur5-driver.js';
+import { type Ur5Robot, ur5Plugin } from '../examples/ur5/ur5-plugin.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -216,7 +220,7 @@ describe('examples/libero', () => {
 });
 
 describe('examples/ur5', () => {
-  it('keeps every command of an over-eager policy inside the UR5 limits and per-tick steps', async () => {
+  it('runUr5: every motion of an over-eager policy (and both home moves) passes the gate; the driver gets exactly the gate commands', async () => {
     const seen: Obs[] = [];
     // Each row asks for 0.3 rad more per joint than the last (2× the 20 Hz per-tick limit), gripper past 1;
     // row 7 onward take the elbow past π + 0.5 (rejected).
@@ -233,8 +237,7 @@ describe('examples/ur5', () => {
       },
       reset: () => {},
     };
-    const driver = new SimulatedUr5Driver({ clock: realClock });
-    const decisions: GateDecision[] = [];
+    const decisions: { d: GateDecision; phase: 'step' | 'reset' }[] = [];
     const { policy: _p, ...flags } = parseUr5Args([
       '--policy',
       'ws://localhost:8000',
@@ -244,36 +247,49 @@ describe('examples/ur5', () => {
     const r = await runUr5({
       ...flags,
       policy: { kind: 'policy', policy: eager },
-      homeMs: 100,
-      driver,
-      onDecision: (d) => decisions.push(d),
+      homeMs: 300,
+      onDecision: (d, phase) => decisions.push({ d, phase }),
     });
-    expect(r.summary.totalSteps).toBe(40);
-    expect(seen).toHaveLength(4);
+    expect(r.config.robot).toBe('ur5');
+    expect([r.config.controlHz, r.config.actionHorizon, r.config.maxSteps]).toEqual([20, 10, 40]);
+    expect(r.summary.run.totalSteps).toBe(40);
+    // The start-up check's inference, then one request per 10 steps (sync broker, horizon 10).
+    expect(seen).toHaveLength(5);
     for (const obs of seen) {
+      expect(Object.keys(obs).sort()).toEqual(['base_rgb', 'gripper', 'joints', 'prompt', 'wrist_rgb']);
       expect([arr(obs, 'joints').dtype, arr(obs, 'joints').shape]).toEqual(['float32', [6]]);
-      expect(arr(obs, 'gripper').shape).toEqual([1]);
-      for (const cam of ['base_rgb', 'wrist_rgb']) expect(arr(obs, cam).shape).toEqual([224, 224, 3]);
+      expect([arr(obs, 'gripper').dtype, arr(obs, 'gripper').shape]).toEqual(['float32', [1]]);
+      for (const cam of ['base_rgb', 'wrist_rgb']) {
+        expect([arr(obs, cam).dtype, arr(obs, cam).shape]).toEqual(['uint8', [224, 224, 3]]);
+      }
       expect(obs.prompt).toBe('pick up the cube');
     }
     const config = safetyConfigFor('ur5', { controlRateHz: 20 });
     const step = perTickLimits(config);
-    expect(decisions).toHaveLength(40);
-    const c = r.environment.gate.counters();
+    const steps = decisions.filter((x) => x.phase === 'step');
+    expect(steps).toHaveLength(40);
+    const c = r.summary.gate;
     expect(c.moves).toBeGreaterThan(0);
     expect(c.rateLimited).toBeGreaterThan(0);
     expect(c.holds).toBeGreaterThan(0);
+    // The home moves (before and after the episode) went through the gate too, and arrived.
+    const resets = decisions.filter((x) => x.phase === 'reset');
+    expect(resets.length).toBeGreaterThan(0);
+    expect(resets.every((x) => x.d.kind === 'move')).toBe(true);
+    const home = decisions[decisions.findIndex((x) => x.phase === 'step') - 1]?.d.command;
+    expect(Array.from(home ?? [])).toEqual([...UR5_HOME_POSE, 0]);
+    expect(Array.from(decisions.at(-1)?.d.command ?? [])).toEqual([...UR5_HOME_POSE, 0]);
+    // Nothing reached the driver but the gate's commands, in order (moves and the holds' re-sends).
     const sent = decisions
-      .filter((d) => d.command !== null)
-      .map((d) => Array.from(d.command as Float64Array));
-    // Between the two home moves (100 ms at 20 Hz = 2 targets, one gripper-open each), the driver got exactly
-    // what the gate decided.
-    const d = driver;
-    expect(d.commands).toHaveLength(2 + sent.length + 2);
-    expect(d.commands.slice(2, 2 + sent.length)).toEqual(sent.map((x) => x.slice(0, 6)));
-    expect(d.gripperCommands.slice(1, 1 + sent.length)).toEqual(sent.map((x) => x[6]));
+      .filter((x) => x.d.command !== null)
+      .map((x) => Array.from(x.d.command as Float64Array));
+    const driver = r.robot.driver as SimulatedUr5Driver;
+    expect(driver.commands).toEqual(sent.map((x) => x.slice(0, 6)));
+    expect(driver.gripperCommands).toEqual(sent.map((x) => x[6]));
     let prev: number[] | undefined;
-    for (const cmd of sent) {
+    for (const x of steps) {
+      if (x.d.command === null) continue;
+      const cmd = Array.from(x.d.command);
       config.joints.forEach((j, i) => {
         expect(cmd[i]).toBeGreaterThanOrEqual(j.min);
         expect(cmd[i]).toBeLessThanOrEqual(j.max);
@@ -285,5 +301,140 @@ describe('examples/ur5', () => {
       });
       prev = cmd;
     }
-  }, 30_000);
+  }, 60_000);
+
+  it('EdgeAgent + the UR5 plugin + a scripted policy: moves within the limits; a protective stop mid-run holds (ROBOT_FAULT) and nothing new reaches the driver', async () => {
+    let infers = 0;
+    // 50-row chunks near the measured pose: shoulder_pan +0.005 rad per row, the rest where they are, gripper 0.3.
+    const scripted: BasePolicy = {
+      infer: async (obs) => {
+        infers += 1;
+        const q = arr(obs, 'joints').data as Float32Array;
+        const data = new Float32Array(50 * 7);
+        for (let r = 0; r < 50; r++) {
+          for (let j = 0; j < 6; j++) data[r * 7 + j] = (q[j] as number) + (j === 0 ? 0.005 * (r + 1) : 0);
+          data[r * 7 + 6] = 0.3;
+        }
+        return { actions: ndarray('float32', [50, 7], data) };
+      },
+      reset: () => {},
+    };
+    const config = resolveConfig(
+      {},
+      { robot: 'ur5', controlHz: 20, maxSteps: 40, prompt: 'pick up the cube', ur5: { homeMs: 300 } },
+      [ur5Plugin],
+    );
+    const agent = await EdgeAgent.create(config, {
+      plugins: [ur5Plugin],
+      policy: { ...scripted, close: async () => {} },
+      warn: () => {},
+    });
+    cleanups.push(() => agent.close());
+    expect(agent.report.robot).toBe('ur5');
+    const robot = agent.robot as Ur5Robot;
+    const driver = robot.driver as SimulatedUr5Driver;
+    const steps: GateDecision[] = [];
+    type StopMark = { step: number; commands: number; gripper: number; pose: readonly number[] };
+    let stop = null as StopMark | null;
+    let armed = false;
+    agent.environment.onDecision = (d, phase) => {
+      if (phase !== 'step') return;
+      steps.push(d);
+      if (steps.length === 20) armed = true;
+    };
+    // The controller goes into a protective stop at the first joint read after step 20 (the next tick's
+    // observation), so that read already reports it.
+    const readJoints = driver.readJoints.bind(driver);
+    driver.readJoints = async () => {
+      if (!armed || stop !== null) return readJoints();
+      driver.protectiveStop();
+      const j = await readJoints();
+      stop = {
+        step: steps.length,
+        commands: driver.commands.length,
+        gripper: driver.gripperCommands.length,
+        pose: j.positions,
+      };
+      return j;
+    };
+    const summary = await agent.run();
+    expect(summary.run.totalSteps).toBe(40);
+    expect(infers).toBeGreaterThan(1);
+    expect(stop).not.toBeNull();
+    const at = stop as unknown as StopMark;
+    // Before the stop the arm followed the policy, every command inside the limits.
+    const before = steps.slice(0, at.step);
+    expect(before.filter((d) => d.kind === 'move').length).toBeGreaterThan(0);
+    expect((at.pose[0] as number) - (UR5_HOME_POSE[0] as number)).toBeGreaterThan(0.01);
+    const limits = robot.safety.joints;
+    for (const cmd of [...driver.commands.map((q, i) => [...q, driver.gripperCommands[i] as number])]) {
+      limits.forEach((j, i) => {
+        expect(cmd[i]).toBeGreaterThanOrEqual(j.min);
+        expect(cmd[i]).toBeLessThanOrEqual(j.max);
+      });
+    }
+    // From the first tick after the stop: every decision a hold naming the robot fault.
+    const after = steps.slice(at.step);
+    expect(after.length).toBeGreaterThan(0);
+    for (const d of after) {
+      expect(d.kind).toBe('hold');
+      if (d.kind === 'hold') expect(d.faults.map((f) => f.code)).toContain('ROBOT_FAULT');
+    }
+    expect(summary.gate.faults.ROBOT_FAULT).toBeGreaterThanOrEqual(after.length);
+    // Nothing new reached the driver: the holds' re-sends were not forwarded, the final home move did not start.
+    expect(driver.commands).toHaveLength(at.commands);
+    expect(driver.gripperCommands).toHaveLength(at.gripper);
+    expect(driver.ignoredCommands).toBe(0);
+    expect(robot.writesDuringStop).toBeGreaterThan(0);
+    expect(agent.environment.lastResetOutcome?.kind).toBe('aborted');
+    expect((await driver.readJoints()).positions).toEqual(at.pose);
+  }, 60_000);
+
+  it('the demo (ALOHA) bundle does not fit the UR5: start-up fails with CONFIG_MISMATCH naming the robot adapter', async () => {
+    const options = parseUr5Args(['--bundle', DEMO_BUNDLE_DIR, '--max-episode-steps', '5']);
+    await expect(runUr5({ ...options, warn: () => {} })).rejects.toMatchObject({
+      code: 'CONFIG_MISMATCH',
+      message: expect.stringMatching(/robot adapter is 'aloha'.*ur5/),
+      context: { what: 'robot adapter', expected: ['ur5'], got: 'aloha' },
+    });
+  }, 60_000);
+
+  it('parses its flags (defaults, ws URL, bundle) and rejects bad ones by name', () => {
+    expect(parseUr5Args(['--policy', 'ws://gpu-box'])).toEqual({
+      policy: { kind: 'remote', url: 'ws://gpu-box:8000' },
+    });
+    expect(
+      parseUr5Args([
+        '--bundle',
+        'b',
+        '--hz',
+        '10',
+        '--action-horizon',
+        '5',
+        '--max-episode-steps',
+        '0',
+        '--prompt',
+        'stack',
+      ]),
+    ).toEqual({
+      policy: { kind: 'bundle', dir: 'b' },
+      controlHz: 10,
+      actionHorizon: 5,
+      maxEpisodeSteps: 0,
+      prompt: 'stack',
+    });
+    expect(() => parseUr5Args([])).toThrow(/exactly one/);
+    expect(() => parseUr5Args(['--policy', 'ws://a:1', '--bundle', 'b'])).toThrow(/exactly one/);
+    expect(() => parseUr5Args(['--policy', 'http://a:1'])).toThrow(/--policy/);
+    expect(() => parseUr5Args(['--bundle', 'b', '--hz', '0'])).toThrow(/--hz/);
+    expect(() => parseUr5Args(['--bundle', 'b', '--action-horizon', 'x'])).toThrow(/--action-horizon/);
+  });
+
+  it('the plugin section is strict: unknown keys, drivers and poses are refused by name', () => {
+    const resolve = (ur5: unknown) => resolveConfig({}, { robot: 'ur5', ur5 } as never, [ur5Plugin]);
+    expect(resolve({}).robotConfig).toMatchObject({ driver: 'simulated', homeMs: 2000 });
+    expect(() => resolve({ driver: 'rtde' })).toThrow(/driver/);
+    expect(() => resolve({ port: 30004 })).toThrow(/ur5/);
+    expect(() => resolve({ homePose: [0, 0, 0] })).toThrow(/homePose/);
+  });
 });

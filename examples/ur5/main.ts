@@ -1,11 +1,12 @@
 /**
- * CLI of the ur5 example (simulated UR5e, policy local or remote):
+ * CLI of the ur5 example (the app's UR5e plugin on its simulated driver, policy local or remote):
  *   node --conditions=source --import tsx examples/ur5/main.ts --policy ws://localhost:8000
  *   node --conditions=source --import tsx examples/ur5/main.ts --bundle path/to/ur5-bundle
  * Exit codes: 0 done; 1 failure; 2 bad flag.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { formatStartupReport, formatSummary } from '@openpi-edge/edge-agent';
 import { runUr5, type Ur5Options } from './ur5.js';
 
 const USAGE = `usage: main.ts (--policy ws://HOST:PORT | --bundle DIR) [--hz 20] [--action-horizon 10]
@@ -51,7 +52,7 @@ export function parseUr5Args(argv: readonly string[]): Ur5Options {
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       throw new UsageError(`--policy must be a ws:// URL, got '${v.policy}'`);
     }
-    policy = { kind: 'remote', host: `${url.protocol}//${url.hostname}`, port: Number(url.port || 8000) };
+    policy = { kind: 'remote', url: `${url.protocol}//${url.host}${url.port === '' ? ':8000' : ''}` };
   }
   const o: Ur5Options = { policy };
   const hz = int('hz', v.hz, 1);
@@ -74,16 +75,12 @@ async function main(): Promise<number> {
   }
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
-  const { summary, environment } = await runUr5({ ...options, signal: stop.signal });
-  const c = environment.gate.counters();
-  console.log(
-    `${summary.totalSteps} steps, overruns ${summary.overruns}${summary.stopped ? ', stopped' : ''}`,
-  );
-  const faults = Object.entries(c.faults).filter(([, n]) => n > 0);
-  console.log(
-    `safety: ${c.moves} moves, ${c.holds} holds (position clamps ${c.positionLimited}, rate limits ${c.rateLimited})` +
-      (faults.length > 0 ? `; faults ${faults.map(([k, n]) => `${k} ${n}`).join(', ')}` : ''),
-  );
+  const { summary, config } = await runUr5({
+    ...options,
+    signal: stop.signal,
+    onReady: (report) => console.log(formatStartupReport(report)),
+  });
+  console.log(formatSummary(summary, config));
   return 0;
 }
 

@@ -1,7 +1,8 @@
 /**
- * A user's own robot as a plugin, written in the app against `@openpi-edge/edge-agent`'s public API only: a UR5e
- * behind the app's {@link Ur5Driver} (ur5-driver.ts). The agent, the SafetyGate and the runtime know nothing about
- * a UR5; this file tells them (contract: packages/edge-agent/src/robots/interface.ts, walk-through docs/robots.md).
+ * A user's own robot as a plugin, written in the app against the package's public API only (the plugin author's
+ * surface `@openpi-edge/edge-agent/robot`, plus `UR5_SAFETY_DEFAULTS`): a UR5e behind the app's {@link Ur5Driver}
+ * (ur5-driver.ts). The agent, the SafetyGate and the runtime know nothing about a UR5; this file tells them
+ * (contract: packages/edge-agent/src/robots/interface.ts, walk-through docs/robots.md).
  *
  * - Layout: openpi's UR5 (examples/ur5/README.md): actions `[7]` = 6 joints (rad, `shoulder_pan` … `wrist_3`) +
  *   `gripper` (0 open .. 1 closed); observation `joints` float32 [6], `gripper` float32 [1], and top-level images
@@ -16,6 +17,7 @@
  *   become a second `driver` option here). Until then an app can pass its own with `ur5Plugin.with({ driver })`.
  */
 import { type Clock, ndarray, type Obs, OpenpiEdgeError } from '@openpi-edge/client';
+import { UR5_SAFETY_DEFAULTS } from '@openpi-edge/edge-agent';
 import {
   applySafetyOverrides,
   assertSafeCommand,
@@ -31,9 +33,8 @@ import {
   type RobotPlugin,
   type SafeCommand,
   type SafetyConfig,
-  UR5_SAFETY_DEFAULTS,
   z,
-} from '@openpi-edge/edge-agent';
+} from '@openpi-edge/edge-agent/robot';
 import { SimulatedUr5Driver, UR5_HOME_POSE, type Ur5Driver } from './ur5-driver.js';
 
 /** openpi's UR5 camera names, in observation order. */

@@ -56,8 +56,12 @@ export interface Ur5Options {
   safety?: SafetyOverrides;
   /** Default the real clock. */
   clock?: Clock;
+  /** Receives warnings (execution-provider fallbacks, worker restarts). Default `console.warn`. */
+  warn?: (message: string) => void;
   /** Called with every gate decision: the policy's ticks (`step`) and the home moves (`reset`). */
   onDecision?: (decision: GateDecision, phase: 'step' | 'reset') => void;
+  /** Called once the agent is up (policy loaded or connected, robot up, start-up check passed), before the run. */
+  onReady?: (report: StartupReport) => void;
   /** Aborting it ends the run after the current step (the final home move still runs). */
   signal?: AbortSignal;
 }
@@ -108,10 +112,12 @@ export async function runUr5(options: Ur5Options): Promise<Ur5Result> {
     plugins: [plugin],
     ...(options.policy.kind === 'policy' ? { policy: borrowed(options.policy.policy) } : {}),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.warn === undefined ? {} : { warn: options.warn }),
   });
   const stop = () => agent.stop();
   try {
     agent.environment.onDecision = options.onDecision;
+    options.onReady?.(agent.report);
     if (options.signal?.aborted) agent.stop();
     options.signal?.addEventListener('abort', stop, { once: true });
     const summary = await agent.run();

@@ -3,6 +3,10 @@
  * CLI or built-in robots: the plugin contract, the gate and its SafeCommand, safety configs and planned moves, the
  * generic RobotEnvironment, and camera sources.
  */
+
+// The zod the agent's config schema is built with, for a plugin's `configSchema`: the section joins that schema, and
+// an app's plugin need not depend on zod itself.
+export { z } from 'zod';
 export {
   type GateTally,
   type ResetOutcome,
