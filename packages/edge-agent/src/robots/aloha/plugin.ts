@@ -72,7 +72,7 @@ export function resolveAlohaCameras(
       throw new OpenpiEdgeError(
         'CONFIG_MISMATCH',
         `ALOHA camera ${name}: the serial transport has no default camera; give its source, e.g. ` +
-          `--camera ${name}=/dev/video0 (V4L2) or --camera ${name}=ros2:/topic`,
+          `--camera ${name}=/dev/video0 (a V4L2 webcam), or --camera ${name}=testsrc for a bench test`,
         { what: 'camera', camera: name, transport },
       );
     }
