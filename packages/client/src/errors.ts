@@ -32,7 +32,7 @@ export type ErrorCode =
   | 'ROS2_UNAVAILABLE' // ROS 2 is not sourced or rclnodejs cannot be loaded (context: missing, distro)
   | 'CAMERA_STALE' // a camera has no frame, or its newest frame is older than allowed (context: camera, ageMs, maxAgeMs)
   | 'WORKER_CRASHED' // the policy worker thread exited or threw outside a request (context: exitCode, restarts)
-  | 'WORKER_HUNG' // the policy worker did not answer a request in time and was terminated (context: op, timeoutMs)
+  | 'WORKER_HUNG' // a worker did not answer a request in time and was stopped, then restarted (context: op, timeoutMs)
   | 'CONFIG_MISMATCH' // the configuration asks for something the policy or robot cannot serve (context: what, expected, got)
   | 'ROBOT_FAULT' // the robot reported a fault (servo error, protective stop, lost link) (context: robot, fault)
   | 'UNSAFE_TARGET'; // a motion target outside the safety limits was refused (context: joint, value, min, max)

@@ -9,8 +9,9 @@
  *   restarted at once; queued and new requests wait for it. A native crash (SIGSEGV) of a worker thread ends the
  *   whole process: only a child process would contain that.
  * - Hang (no reply within `hangTimeoutMs` of sending the request; queue time does not count): the request rejects
- *   with WORKER_HUNG (context: op, timeoutMs), the thread is terminated (`terminate()` stops running JavaScript at
- *   once; a native call in progress finishes first) and a new one started without waiting for it.
+ *   with WORKER_HUNG (context: op, timeoutMs) and the thread is stopped (see "Stopping a thread"); the new one
+ *   starts once the old one has exited (one thread with onnxruntime sessions at a time), or after another
+ *   `hangTimeoutMs` if the old one is still inside a native call then.
  * - Restart budget: at most `maxRestarts` restarts within any `restartWindowMs`; one more crash or hang, or a
  *   restart whose start-up fails, puts the supervisor in the failed state: a `failed` event, and every request from
  *   then on rejects with WORKER_CRASHED naming the last cause.
@@ -19,13 +20,24 @@
  * - Keep-alive: the thread holds the process open only while a request is pending or a start-up runs (like a
  *   pending onnxruntime call would); an idle supervisor does not keep a script from exiting.
  * - `close()`: queued requests reject with CLOSED, the one in flight gets `closeGraceMs` to finish, then the worker
- *   is asked to release its resources and exit; after another `closeGraceMs` it is terminated. No thread survives it, except one stuck inside a native call (terminate() cannot stop that): it is
- *   unref'd so that it does not hold the process open.
+ *   is asked to release its resources and exit; after another `closeGraceMs` it is stopped (see below), which
+ *   waits up to one more `closeGraceMs` for a native call in progress. A thread still inside a native call then is
+ *   left to exit by itself when the call returns (unref'd, so that it does not hold the process open).
+ * - Stopping a thread (hang, close, failed start-up): never `terminate()` inside a native onnxruntime call. A
+ *   terminate cannot interrupt native code, and when the call returns, onnxruntime-node's binding fails to build its
+ *   results on the terminating thread and aborts the whole process (`terminate called after throwing an instance
+ *   of 'Napi::Error'`; see native-guard.ts). So the supervisor first sets the thread's guard word (no new native
+ *   call may start), terminates at once if the thread runs JavaScript (a hang in JavaScript, a blocked
+ *   `Atomics.wait`), and otherwise waits for the native call to return (the thread then exits by itself).
+ * - Process exit: an 'exit' listener blocks the exiting thread until the live workers are out of their native calls
+ *   (at most `hangTimeoutMs` each), since Node terminates and joins them then. The one risk left is a native call
+ *   that never returns: nothing can stop that thread.
  * Start-ups (the first and restarts) have no time limit: a TensorRT engine build may take minutes.
  */
 import { performance } from 'node:perf_hooks';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { OpenpiEdgeError } from '@openpi-edge/client';
+import { createGuardBuffer, requestStop, waitNativeIdle, waitNativeIdleSync } from './native-guard.js';
 import { type WorkerEntryName, workerLaunch } from './worker-entry-url.js';
 import {
   deserializeError,
@@ -105,8 +117,9 @@ function checkOption(name: string, v: number, min: number): void {
   }
 }
 
-/** Resolves true when `p` settles, false after `ms` (the timer never outlives the race). */
-function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** Resolves true when `p` settles, false after `ms` (the timer never outlives the race; `hold`: it keeps the
+ *  process open meanwhile). */
+function within(p: Promise<unknown>, ms: number, hold = true): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p.then(
@@ -115,8 +128,28 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
     ),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), ms);
+      if (!hold) timer.unref();
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** Guard words of the live worker threads of this process (all supervisors), with how long process exit waits. */
+const liveGuards = new Map<Int32Array, number>();
+let exitListener = false;
+
+/** Process exit terminates and joins the worker threads: first let their native calls return (see the module comment). */
+function waitForNativeCallsAtExit(): void {
+  for (const g of liveGuards.keys()) requestStop(g);
+  const t0 = performance.now();
+  for (const [g, ms] of liveGuards) waitNativeIdleSync(g, Math.max(0, t0 + ms - performance.now()));
+}
+
+function trackGuard(g: Int32Array, exitWaitMs: number): void {
+  liveGuards.set(g, exitWaitMs);
+  if (!exitListener) {
+    exitListener = true;
+    process.on('exit', waitForNativeCallsAtExit);
+  }
 }
 
 export class SupervisedWorker<I> {
@@ -130,7 +163,9 @@ export class SupervisedWorker<I> {
   #worker: Worker | undefined;
   /** Per started worker: resolves with its exit code. */
   readonly #exits = new WeakMap<Worker, Promise<number>>();
-  /** Workers given up on (hung, failed start-up) whose termination is under way. */
+  /** Per started worker: its native-call guard word (native-guard.ts). */
+  readonly #guards = new WeakMap<Worker, Int32Array>();
+  /** Workers given up on (hung, failed start-up) whose stopping is under way. */
   readonly #dying = new Set<Worker>();
   #queue: Pending[] = [];
   #inflight: Pending | undefined;
@@ -139,6 +174,8 @@ export class SupervisedWorker<I> {
   readonly #restartTimes: number[] = [];
   #failure: OpenpiEdgeError | undefined;
   #closing: Promise<void> | undefined;
+  /** Rejects the start-up in progress (close() giving up on a thread that is still inside a native call). */
+  #cancelStart: ((e: Error) => void) | undefined;
   #info: unknown;
   readonly #stats: WorkerStats = { restarts: 0, crashes: 0, hangs: 0 };
 
@@ -245,9 +282,11 @@ export class SupervisedWorker<I> {
       }
       if (!exited) {
         w.ref();
-        exited = await within(w.terminate(), this.#graceMs);
+        exited = await this.#stop(w, this.#graceMs);
       }
-      if (!exited) w.unref(); // stuck in native code: it cannot be stopped; do not hold the process for it
+      // Still inside a native call: it exits by itself when the call returns; do not hold the process for it.
+      if (!exited) w.unref();
+      if (wasStarting) this.#cancelStart?.(this.#closedError('start'));
     }
     this.#clearTimer();
     if (this.#inflight !== undefined) this.#inflight.reject(this.#closedError(this.#inflight.op));
@@ -286,8 +325,10 @@ export class SupervisedWorker<I> {
   /** Starts a worker and resolves with its `ready` info; rejects (after the thread is gone) if start-up fails. */
   #spawn(): Promise<unknown> {
     const launch = workerLaunch(this.#o.entry);
+    const guard = createGuardBuffer();
     const data: WorkerData<I> = {
       init: this.#o.init,
+      guard,
       ...(this.#nice === 0 ? {} : { nice: this.#nice }),
       ...(this.#o.testHooks === undefined ? {} : { testHooks: this.#o.testHooks }),
     };
@@ -312,13 +353,29 @@ export class SupervisedWorker<I> {
       );
     }
     this.#worker = w;
-    this.#exits.set(w, new Promise<number>((resolve) => w.once('exit', resolve)));
+    const g = new Int32Array(guard);
+    this.#guards.set(w, g);
+    trackGuard(g, this.#hangMs);
+    this.#exits.set(
+      w,
+      new Promise<number>((resolve) =>
+        w.once('exit', (code) => {
+          liveGuards.delete(g);
+          resolve(code);
+        }),
+      ),
+    );
     return new Promise<unknown>((resolve, reject) => {
       let started = false;
       let lastError: Error | undefined;
+      this.#cancelStart = (e) => {
+        if (started) return;
+        started = true;
+        reject(e);
+      };
       const giveUp = (error: Error): void => {
         started = true;
-        this.#discard(w);
+        void this.#discard(w, this.#graceMs, true);
         void (this.#exits.get(w) as Promise<number>).then(() => reject(error));
       };
       w.on('message', (msg: FromWorker) => {
@@ -349,7 +406,7 @@ export class SupervisedWorker<I> {
       w.on('messageerror', (e) => {
         // A message that could not be deserialized: the protocol is broken; treat it as a crash.
         lastError = e;
-        void w.terminate();
+        void this.#stop(w, this.#hangMs);
       });
       w.on('exit', (code) => {
         if (w !== this.#worker) return;
@@ -372,12 +429,37 @@ export class SupervisedWorker<I> {
     });
   }
 
-  /** Stops listening to `w` and terminates it in the background (close() waits for it). */
-  #discard(w: Worker): void {
+  /**
+   * Stops `w` without terminating it inside a native call (see the module comment): sets its guard word, waits up
+   * to `ms` for its native calls to return, then terminates it (it may have exited by itself already). Resolves
+   * true once the thread has exited, false if it is still inside a native call after `ms` (it exits by itself
+   * when the call returns).
+   */
+  async #stop(w: Worker, ms: number): Promise<boolean> {
+    const exit = this.#exits.get(w) ?? Promise.resolve(0);
+    const g = this.#guards.get(w);
+    const t0 = performance.now();
+    if (g !== undefined) {
+      requestStop(g);
+      const idle = await Promise.race([waitNativeIdle(g, ms), exit.then(() => true)]);
+      if (!idle) return false;
+    }
+    void w.terminate();
+    return within(exit, Math.max(ms - (performance.now() - t0), 100), false);
+  }
+
+  /**
+   * Stops listening to `w` and stops it in the background (close() waits for it). Resolves when it has exited,
+   * or after `ms` if it is still inside a native call then (`waitForExit`: until it has exited).
+   */
+  async #discard(w: Worker, ms: number, waitForExit = false): Promise<void> {
     if (this.#worker === w) this.#worker = undefined;
     this.#dying.add(w);
     w.unref();
-    void w.terminate().finally(() => this.#dying.delete(w));
+    const exit = this.#exits.get(w) ?? Promise.resolve(0);
+    void exit.finally(() => this.#dying.delete(w));
+    const exited = await this.#stop(w, ms);
+    if (!exited && waitForExit) await exit;
   }
 
   #pump(): void {
@@ -450,16 +532,18 @@ export class SupervisedWorker<I> {
     this.#stats.hangs += 1;
     const error = new OpenpiEdgeError(
       'WORKER_HUNG',
-      `${this.#o.label} did not answer ${p.op} within ${this.#hangMs} ms; terminated it`,
+      `${this.#o.label} did not answer ${p.op} within ${this.#hangMs} ms; stopped it`,
       { op: p.op, timeoutMs: this.#hangMs, restarts: this.#stats.restarts },
     );
-    this.#discard(w);
+    // The replacement starts once this thread is gone (or after another hangTimeoutMs inside a native call).
+    const gone = this.#discard(w, this.#hangMs);
     p.reject(error);
     this.#emit({ type: 'hung', error });
-    this.#restart(error);
+    this.#restart(error, gone);
   }
 
-  #restart(cause: OpenpiEdgeError): void {
+  /** Restarts (after `after` settles, if given) or fails for good past the restart budget. */
+  #restart(cause: OpenpiEdgeError, after?: Promise<void>): void {
     if (this.#state === 'closing' || this.#state === 'closed') return; // e.g. a hang while close() waits
     const now = performance.now();
     while (this.#restartTimes.length > 0 && (this.#restartTimes[0] as number) <= now - this.#windowMs) {
@@ -472,6 +556,20 @@ export class SupervisedWorker<I> {
     this.#restartTimes.push(now);
     this.#stats.restarts += 1;
     this.#state = 'starting';
+    if (after !== undefined) {
+      // Requests wait meanwhile: hold the process open as a starting worker would (`after` settles within
+      // about 2 x hangTimeoutMs).
+      const hold = setTimeout(() => {}, 2 * this.#hangMs + 1_000);
+      void after.then(() => {
+        clearTimeout(hold);
+        if (this.#state === 'starting') this.#respawn();
+      });
+      return;
+    }
+    this.#respawn();
+  }
+
+  #respawn(): void {
     this.#spawn().then(
       (info) => {
         if (this.#state !== 'starting') return; // closed meanwhile

@@ -1,13 +1,20 @@
 /**
  * The worker side of worker-protocol.ts: starts the worker's state from `workerData.init`, then answers requests
  * one at a time in arrival order (a request's async work never interleaves with the next one's), replies with
- * transfer lists for the arrays it returns, and exits on `close` once the work in progress is done.
- * Runs only inside a worker thread.
+ * transfer lists for the arrays it returns, and exits on `close` once the work in progress is done (after `close`
+ * released the state). Runs only inside a worker thread.
+ *
+ * Native calls: the spec brackets its native work with the {@link NativeGuard} it gets in `init` (native-guard.ts),
+ * so that the supervisor never stops this thread inside one; a thread asked to stop while inside one exits by
+ * itself (code 0) when the last one returns. An uncaught exception (or unhandled rejection) releases the state
+ * first (`close`, not awaited: its native releases run synchronously), then ends the thread as usual (the parent
+ * gets 'error', then 'exit' with code 1).
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { OpenpiEdgeError } from '@openpi-edge/client';
+import { NativeGuard } from './native-guard.js';
 import {
   type FromWorker,
   serializeError,
@@ -20,11 +27,14 @@ import {
 } from './worker-protocol.js';
 
 export interface WorkerHostSpec<I, S> {
-  /** Builds the worker's state; `info` (plain data) goes back in the `ready` message. `post` sends events. */
-  init(init: I, post: (event: unknown) => void): Promise<{ state: S; info: unknown }>;
+  /**
+   * Builds the worker's state; `info` (plain data) goes back in the `ready` message. `post` sends events. Native
+   * calls (onnxruntime) must go through `guard` (e.g. {@link guardOrt}).
+   */
+  init(init: I, post: (event: unknown) => void, guard: NativeGuard): Promise<{ state: S; info: unknown }>;
   /** Request handlers by op; a result's owned ArrayBuffers are transferred, not copied. */
   ops: Readonly<Record<string, (state: S, payload: unknown) => Promise<unknown>>>;
-  /** Releases the state (on `close`). */
+  /** Releases the state (on `close`, and before the thread ends on an uncaught exception). */
   close(state: S): Promise<void>;
 }
 
@@ -87,9 +97,29 @@ export function hostWorker<I, S>(spec: WorkerHostSpec<I, S>): void {
   const hooks: WorkerTestHooks = data.testHooks ?? {};
   if (data.nice !== undefined) applyNice(data.nice);
   const post = (event: unknown): void => send(port, { kind: 'event', event });
+  // Asked to stop while inside a native call: end the thread as soon as the last one returned (JavaScript only
+  // from here on, and no new native call can start).
+  const guard = new NativeGuard(data.guard, () => process.exit(0));
+  let live: S | undefined;
+  let released = false;
+  const release = (): Promise<void> => {
+    if (live === undefined || released) return Promise.resolve();
+    released = true;
+    return spec.close(live);
+  };
+  // Before Node ends the thread for an uncaught exception: release the state while the thread is still whole (the
+  // monitor does not count as handling it: the parent still gets 'error', then 'exit' 1).
+  process.on('uncaughtExceptionMonitor', () => {
+    try {
+      release().catch(() => {});
+    } catch {
+      // best effort: the finalizers release what is left
+    }
+  });
   // Everything (start-up, each request, close) runs on one chain: strictly one at a time, in order.
-  let chain: Promise<unknown> = spec.init(data.init, post).then(
+  let chain: Promise<unknown> = spec.init(data.init, post, guard).then(
     ({ state, info }) => {
+      live = state;
       send(port, { kind: 'ready', info });
       return state;
     },
@@ -104,7 +134,7 @@ export function hostWorker<I, S>(spec: WorkerHostSpec<I, S>): void {
     const state = await stateP;
     if (msg.kind === 'close') {
       try {
-        await spec.close(state);
+        await release();
       } finally {
         process.exit(0);
       }

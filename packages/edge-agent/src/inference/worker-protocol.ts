@@ -36,6 +36,8 @@ export interface WorkerData<I> {
   /** Nice value for the worker's OS thread (Linux), applied before `init`. */
   nice?: number;
   testHooks?: WorkerTestHooks;
+  /** The native-call guard word (native-guard.ts): the supervisor stops the thread only outside onnxruntime calls. */
+  guard?: SharedArrayBuffer;
   /** Set by worker-entry-url.ts when the entry is TypeScript loaded through tsx. */
   entry?: string;
 }
