@@ -24,6 +24,7 @@ import {
   type CameraSource,
   checkTarget,
   GeneratedCamera,
+  mergeSection,
   type ResetSegment,
   type Robot,
   type RobotConnectOptions,
@@ -267,22 +268,7 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
     flagsToConfig(v: FlagValues) {
       return defined({ driver: typeof v.driver === 'string' ? v.driver : undefined });
     },
-    mergeConfig(file, flags) {
-      const f = file as Ur5Config;
-      const c = flags as Ur5Config;
-      return defined({
-        ...f,
-        ...c,
-        simulated:
-          f.simulated === undefined && c.simulated === undefined
-            ? undefined
-            : { ...f.simulated, ...c.simulated },
-        generatedCameras:
-          f.generatedCameras === undefined && c.generatedCameras === undefined
-            ? undefined
-            : { ...f.generatedCameras, ...c.generatedCameras },
-      });
-    },
+    mergeConfig: mergeSection,
     resolveConfig(section) {
       return {
         ...section,

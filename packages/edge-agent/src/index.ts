@@ -300,6 +300,7 @@ export type {
   RobotLayout,
   RobotPlugin,
 } from './robots/interface.js';
+export { mergeSection } from './robots/merge-section.js';
 export { BUILTIN_ROBOTS, findRobot } from './robots/registry.js';
 export { type SafetyRobot, safetyConfigFor } from './robots/safety-defaults.js';
 export { UR5_SAFETY_DEFAULTS } from './robots/ur5/safety-defaults.js';

@@ -34,6 +34,7 @@ export type {
   RobotLayout,
   RobotPlugin,
 } from './robots/interface.js';
+export { mergeSection } from './robots/merge-section.js';
 export {
   applySafetyOverrides,
   armJoint,

@@ -20,6 +20,7 @@ import type {
   RobotLayout,
   RobotPlugin,
 } from '../interface.js';
+import { mergeSection } from '../merge-section.js';
 import { safetyConfigFor } from '../safety-defaults.js';
 import {
   ALOHA_CONFIG_DEFAULTS,
@@ -315,21 +316,7 @@ function makeAlohaPlugin(extras: AlohaPluginExtras): AlohaPlugin {
         cameras: Object.keys(cameras).length === 0 ? undefined : cameras,
       });
     },
-    mergeConfig(file, flags) {
-      const f = file as AlohaConfig;
-      const c = flags as AlohaConfig;
-      return defined({
-        ...f,
-        ...c,
-        serial: f.serial === undefined && c.serial === undefined ? undefined : { ...f.serial, ...c.serial },
-        cameras:
-          f.cameras === undefined && c.cameras === undefined ? undefined : { ...f.cameras, ...c.cameras },
-        generatedCameras:
-          f.generatedCameras === undefined && c.generatedCameras === undefined
-            ? undefined
-            : { ...f.generatedCameras, ...c.generatedCameras },
-      });
-    },
+    mergeConfig: mergeSection,
     resolveConfig(section) {
       return {
         ...section,
