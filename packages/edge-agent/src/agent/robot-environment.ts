@@ -152,10 +152,11 @@ export class RobotEnvironment implements Environment {
     try {
       if (signal.aborted) return await aborted(String(signal.reason));
       await this.robot.prepareReset?.();
-      let from = (await this.robot.read()).positions;
+      const measured = await this.robot.read();
+      let from = measured.positions;
       // Re-anchor the limiter on where the robot is now (something else may have moved it since the last command).
       this.gate.forgetLast();
-      const segments = this.robot.resetPlan(await this.robot.read());
+      const segments = this.robot.resetPlan(measured);
       for (const seg of segments) {
         const plan = planMove(this.gate.config, from, seg.target, {
           speedFraction: this.#speed,

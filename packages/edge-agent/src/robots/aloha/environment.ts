@@ -211,7 +211,11 @@ export class AlohaEnvironment {
 
   /** Measured joints in action units (arms rad; grippers = JOINT-normalised motor angle), for the SafetyGate. */
   async measure(): Promise<AlohaMeasuredJoints> {
-    const s = await this.transport.read();
+    return this.measuredFrom(await this.transport.read());
+  }
+
+  /** {@link measure} of a state already read: arms rad, grippers JOINT-normalised; the older arm's stamp. */
+  measuredFrom(s: AlohaArmsState): AlohaMeasuredJoints {
     const positions = new Float64Array(14);
     ALOHA_SIDES.forEach((side, k) => {
       positions.set(s[side].arm.subarray(0, 6), 7 * k);

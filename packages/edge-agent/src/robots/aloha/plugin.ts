@@ -172,14 +172,8 @@ class AlohaRobot implements Robot {
   }
 
   #toJoints(s: AlohaArmsState): RobotJointState {
-    const env = this.environment;
-    const positions = new Float64Array(14);
-    const c = env.gripper.constants;
-    ALOHA_SIDES.forEach((side, k) => {
-      positions.set(s[side].arm.subarray(0, 6), 7 * k);
-      positions[7 * k + 6] = (s[side].gripperAngle - c.jointClose) / (c.jointOpen - c.jointClose);
-    });
-    return { positions, state: env.stateVector(s), stampMs: Math.min(s.left.stampMs, s.right.stampMs) };
+    const { positions, stampMs } = this.environment.measuredFrom(s);
+    return { positions, state: this.environment.stateVector(s), stampMs };
   }
 
   /**
