@@ -1,6 +1,6 @@
 /**
  * ROS 2 message type names and validators for the messages received here. Wire data is never cast: each field is
- * checked and a BAD_MESSAGE error names the topic and the field. Layouts: robots.md §1.3, §5.
+ * checked and a BAD_MESSAGE error names the topic and the field. Layouts: the ROS 2 message definitions.
  */
 import { OpenpiEdgeError } from '@openpi-edge/client';
 

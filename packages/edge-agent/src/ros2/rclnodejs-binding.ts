@@ -1,7 +1,7 @@
 /**
  * The one place that loads rclnodejs. rclnodejs is optional: it installs only where ROS 2 is sourced, and importing
  * it without a built binary tries to compile at import time (minutes) before failing, so the environment is checked
- * first (`ROS_DISTRO`, `AMENT_PREFIX_PATH`) and the import is dynamic, behind a try/catch. Facts: robots.md §0.9, §5.
+ * first (`ROS_DISTRO`, `AMENT_PREFIX_PATH`) and the import is dynamic, behind a try/catch.
  */
 import { OpenpiEdgeError } from '@openpi-edge/client';
 

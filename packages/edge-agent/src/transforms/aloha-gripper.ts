@@ -1,6 +1,6 @@
 /**
  * The ALOHA gripper constants openpi's models were trained with: the ACT / openpi (ROS 1) PUPPET_* set and the
- * Interbotix `vx300s` swing-arm geometry (robots.md §1.7, openpi-compat.md §6.1). openpi's AlohaInputs/Outputs
+ * Interbotix `vx300s` swing-arm geometry. openpi's AlohaInputs/Outputs
  * (transforms/aloha.ts) compute with them; the ViperX driver and the ALOHA robot plugin re-export them, so this file
  * depends on nothing in robots/.
  */

@@ -11,7 +11,7 @@ import {
 } from '../../src/robots/dynamixel/packet.js';
 import { bytes, HEADER, hexBytes, u16, u32 } from './bytes.js';
 
-/** Every packet vector of robots.md §2.9 (e-manual examples + computed ones). */
+/** Packet vectors: the ROBOTIS e-manual's examples + computed ones. */
 const VECTORS: Array<[string, string]> = [
   ['ping id1', 'FF FF FD 00 01 03 00 01 19 4E'],
   ['ping status', 'FF FF FD 00 01 07 00 55 00 06 04 26 65 5D'],

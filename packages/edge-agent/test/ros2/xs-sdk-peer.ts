@@ -1,6 +1,6 @@
 /**
  * A test peer standing in for one Interbotix xs_sdk node, built only on the Ros2Node surface (so it runs on the fake
- * and on real rclnodejs alike), mirroring xs_sdk_sim's contract (robots.md §1.11): publishes a 9-entry JointState,
+ * and on real rclnodejs alike), mirroring xs_sdk_sim's contract: publishes a 9-entry JointState,
  * applies JointGroup/JointSingle commands at once, answers the three setup services and records their requests.
  */
 

@@ -1,6 +1,7 @@
 /**
- * ALOHA constants: the two gripper generations, ROS namespaces, cameras, poses, rates. Values from robots.md
- * §1.7–1.10 and openpi-compat.md §6.1; the gripper constant sets themselves live with the ViperX driver.
+ * ALOHA constants: the two gripper generations, ROS namespaces, cameras, poses, rates. Values from Interbotix /
+ * Trossen ALOHA and openpi's aloha_real; the gripper constant sets live in transforms/aloha-gripper.ts and the ViperX
+ * driver.
  */
 
 import { VX300S_GRIPPER } from '../../transforms/aloha-gripper.js';

@@ -1,5 +1,5 @@
 /**
- * ALOHA arms through Interbotix xs_sdk nodes over ROS 2 (robots.md §1.2–1.6): joint states from
+ * ALOHA arms through Interbotix xs_sdk nodes over ROS 2: joint states from
  * `/<ns>/joint_states`, arm goals as `JointGroupCommand{name:'arm'}` on `/<ns>/commands/joint_group`, gripper goals as
  * `JointSingleCommand{name:'gripper'}` on `/<ns>/commands/joint_single`, setup through the `reboot_motors`,
  * `set_operating_modes` and `torque_enable` services.
@@ -96,7 +96,7 @@ export class Ros2AlohaArms implements AlohaArmsTransport {
   #onState(s: Side, msg: unknown): void {
     try {
       const m = parseJointState(msg, s.stateTopic);
-      // Index by position, not name: some driver versions publish more positions than names (robots.md §1.5).
+      // Index by position, not name: some driver versions publish more positions than names.
       if (m.position.length < 8) {
         throw new OpenpiEdgeError(
           'BAD_MESSAGE',

@@ -3,7 +3,7 @@ import { armJoint, deepFreeze, gripperJoint, type SafetyConfig } from '../../saf
 
 const deg = (d: number): number => (d * Math.PI) / 180;
 
-/** ViperX 300 (ALOHA follower) arm joints, URDF position limits (robots.md §1.8). */
+/** ViperX 300 (ALOHA follower) arm joints, URDF position limits. */
 const VX300_ARM: ReadonlyArray<readonly [string, number, number]> = [
   ['waist', -(Math.PI - 1e-5), Math.PI - 1e-5],
   ['shoulder', deg(-106), deg(72)],

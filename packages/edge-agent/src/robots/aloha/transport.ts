@@ -36,7 +36,7 @@ export interface AlohaArmsTransport {
   readonly description: string;
   readonly capabilities: AlohaTransportCapabilities;
   /**
-   * Follower setup (robots.md §1.6): reboot grippers, arm in position mode, gripper in current-based position mode,
+   * Follower setup: reboot grippers, arm in position mode, gripper in current-based position mode,
    * torque on; resolves once both arms reported a state. Must be awaited before anything else.
    */
   start(): Promise<void>;

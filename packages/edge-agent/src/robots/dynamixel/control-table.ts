@@ -1,7 +1,7 @@
 /**
  * X-series control table (Protocol 2.0) as used by XM430-W350, XM540-W270, XL430-W250 and XC430-W150:
  * address, size, signedness, area and access of each item. Addresses below 64 are EEPROM (writable only while
- * Torque Enable is 0). Source: ROBOTIS e-manual control tables; see reference/robots.md §2.6.
+ * Torque Enable is 0). Source: ROBOTIS e-manual control tables.
  */
 
 export interface Register {

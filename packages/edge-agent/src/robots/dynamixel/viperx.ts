@@ -1,7 +1,7 @@
 /**
  * ViperX 300 6DOF (ALOHA follower, Interbotix `aloha_vx300s` motor config) on a direct Dynamixel bus:
  * servo IDs, shadow servos, drive modes and limits, unit conversions, and {@link ViperXArm}, which reads joint
- * state in radians and commands joints the way Interbotix's xs_sdk does. Facts: reference/robots.md §1.5–1.9, §2.7–2.8.
+ * state in radians and commands joints the way Interbotix's xs_sdk does. Facts: Interbotix's vx300s motor config and the ROBOTIS e-manual.
  *
  * Direction: the servos themselves flip sign via Drive Mode bit 0 (shoulder, elbow, wrist_angle masters), so the
  * conversion is the same for every joint: rad = (counts − 2048)·π/2048. Shadows (IDs 3, 5) follow their masters
@@ -45,7 +45,7 @@ export interface ViperXServo {
   shadowOf?: number;
 }
 
-/** The nine servos of one `aloha_vx300s` follower arm (robots.md §1.9). */
+/** The nine servos of one `aloha_vx300s` follower arm. */
 export const VIPERX_SERVOS: readonly ViperXServo[] = [
   {
     name: 'waist',
@@ -312,7 +312,7 @@ export class ViperXArm {
   }
 
   /**
-   * ALOHA follower setup (robots.md §1.6): reboot the gripper, arm in position mode, gripper in current-based
+   * ALOHA follower setup: reboot the gripper, arm in position mode, gripper in current-based
    * position mode, torque on.
    */
   async setupFollower(): Promise<void> {

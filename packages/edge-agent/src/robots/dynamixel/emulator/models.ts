@@ -1,7 +1,7 @@
 /**
  * X-series models the ALOHA arms use, with the control-table defaults that differ between them.
  * Values from the ROBOTIS e-manual control tables (XM540-W270: Current Limit 2047, Velocity Limit 128;
- * XM430-W350: Current Limit 1193, Velocity Limit 200 on current firmware; shared items as in robots.md §2.6).
+ * XM430-W350: Current Limit 1193, Velocity Limit 200 on current firmware; shared items as in the ROBOTIS e-manual).
  */
 import { ModelNumber } from '../control-table.js';
 
