@@ -82,11 +82,14 @@ def make_golden(
     model_actions = acts.numpy()
     un = T.unnormalize(model_actions[0], norm_stats["actions"], mode)
     final = T.robot_outputs(robot_kind, robot_opts, un, raw_state)
-    raw = {"state": encode_array(np.asarray(obs.get("state", raw_state), dtype=np.float32))}
-    if "images" in obs:
-        raw["images"] = {k: encode_array(v) for k, v in obs["images"].items()}
-    if "prompt" in obs:
-        raw["prompt"] = obs["prompt"]
+    if "state" in obs:  # ALOHA layout: state, images {camera: CHW}, prompt
+        raw = {"state": encode_array(np.asarray(obs["state"], dtype=np.float32))}
+        if "images" in obs:
+            raw["images"] = {k: encode_array(v) for k, v in obs["images"].items()}
+        if "prompt" in obs:
+            raw["prompt"] = obs["prompt"]
+    else:  # flat layouts (LIBERO, DROID, UR5): every key as given, so the golden replays through the same adapter
+        raw = {k: v if isinstance(v, str) else encode_array(np.asarray(v)) for k, v in obs.items()}
     return {
         "format": GOLDEN_FORMAT,
         "num_steps": num_steps,

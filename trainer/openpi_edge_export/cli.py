@@ -169,11 +169,13 @@ def find_tokenizer(given: Optional[str]) -> str:
 
 
 def synthetic_observation(kind: str, state_dim: int, seed: int) -> Dict[str, Any]:
-    """A fixed observation for the golden file in the robot's own layout."""
-    from .demo import aloha_golden_observation
+    """A fixed observation for the golden file in the robot's own layout (ALOHA and UR5: the demo bundles' ones)."""
+    from .demo import aloha_golden_observation, ur5_golden_observation
 
     if kind == "aloha":
         return aloha_golden_observation(seed)
+    if kind == "ur5":
+        return ur5_golden_observation(seed)
     rng = np.random.RandomState(seed)
     img = lambda: rng.randint(0, 256, size=(224, 224, 3)).astype(np.uint8)  # noqa: E731
     st = rng.uniform(-0.5, 0.5, size=state_dim).astype(np.float32)
@@ -181,8 +183,6 @@ def synthetic_observation(kind: str, state_dim: int, seed: int) -> Dict[str, Any
         return {"observation/image": img(), "observation/wrist_image": img(), "observation/state": st, "prompt": "pick up the black bowl"}
     if kind == "droid":
         return {"observation/exterior_image_1_left": img(), "observation/wrist_image_left": img(), "observation/joint_position": st[:7], "observation/gripper_position": st[7:8], "prompt": "pick up the marker"}
-    if kind == "ur5":
-        return {"base_rgb": img(), "wrist_rgb": img(), "joints": st[:6], "gripper": st[6:7], "prompt": "pick up the cup"}
     return {}
 
 
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=cmd_export)
     d = sub.add_parser("demo", help="tiny random-weight bundle (fixed seed)")
     d.add_argument("--model-type", choices=["pi0", "pi05"], default="pi0")
-    d.add_argument("--robot", default="aloha", choices=["aloha"])
+    d.add_argument("--robot", default="aloha", choices=["aloha", "ur5"], help="robot adapter, norm stats and golden observation (aloha)")
     d.add_argument("--out", required=True)
     d.set_defaults(fn=cmd_demo)
     f = sub.add_parser("full-size", help="export the full-size architecture with random weights (sizes/memory check)")

@@ -1,4 +1,5 @@
-"""The demo bundle: tiny random-weight π0/π0.5 (fixed seed) with a tiny sentencepiece tokenizer from spm_train."""
+"""The demo bundles: tiny random-weight π0/π0.5 (fixed seed) with a tiny sentencepiece tokenizer from spm_train,
+for the ALOHA or the UR5 adapter."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from .model import Pi0Model, init_random
 
 DEMO_SEED = 1234
 DEMO_VOCAB = 400
+DEMO_ROBOTS = ("aloha", "ur5")
+# A common UR "home", [0, -pi/2, pi/2, -pi/2, -pi/2, 0] rounded to 0.01 rad (examples/ur5/ur5-driver.ts UR5_HOME_POSE).
+UR5_HOME_POSE = [0.0, -1.57, 1.57, -1.57, -1.57, 0.0]
+UR5_DEMO_PROMPT = "pick up the cube"
 DEMO_PROMPTS = [
     "fold the towel",
     "open the tupperware and put the food on the plate",
@@ -79,6 +84,15 @@ def train_tokenizer(out_path: str, vocab_size: int = DEMO_VOCAB) -> None:
         shutil.copyfile(prefix + ".model", out_path)
 
 
+def _stats(mean: np.ndarray, std: np.ndarray) -> Dict[str, Any]:
+    return {
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "q01": [round(float(v), 6) for v in mean - 2.5 * std],
+        "q99": [round(float(v), 6) for v in mean + 2.5 * std],
+    }
+
+
 def aloha_norm_stats() -> Dict[str, Any]:
     """Synthetic but plausible ALOHA (trossen) stats in pi space: state after AlohaInputs, actions after DeltaActions
     (joint deltas, absolute grippers)."""
@@ -88,16 +102,17 @@ def aloha_norm_stats() -> Dict[str, Any]:
     s_std = np.array([0.3, 0.35, 0.35, 0.4, 0.35, 0.6, 0.3] * 2)
     a_mean = np.array([0.0] * 6 + [0.5] + [0.0] * 6 + [0.5])
     a_std = np.array([0.05, 0.06, 0.06, 0.08, 0.07, 0.1, 0.3] * 2)
+    return {"state": _stats(s_mean, s_std), "actions": _stats(a_mean, a_std)}
 
-    def stats(mean: np.ndarray, std: np.ndarray) -> Dict[str, Any]:
-        return {
-            "mean": [round(float(v), 6) for v in mean],
-            "std": [round(float(v), 6) for v in std],
-            "q01": [round(float(v), 6) for v in mean - 2.5 * std],
-            "q99": [round(float(v), 6) for v in mean + 2.5 * std],
-        }
 
-    return {"state": stats(s_mean, s_std), "actions": stats(a_mean, a_std)}
+def ur5_norm_stats() -> Dict[str, Any]:
+    """Synthetic but plausible UR5 stats in pi space: state = 6 joints (rad) near the home pose + gripper (0 open ..
+    1 closed); actions after DeltaActions with mask (6, -1) (joint deltas, absolute gripper). 7 values each."""
+    s_mean = np.array(UR5_HOME_POSE + [0.5])
+    s_std = np.array([0.4, 0.3, 0.3, 0.35, 0.3, 0.5, 0.4])
+    a_mean = np.array([0.0] * 6 + [0.5])
+    a_std = np.array([0.04, 0.04, 0.05, 0.05, 0.05, 0.06, 0.3])
+    return {"state": _stats(s_mean, s_std), "actions": _stats(a_mean, a_std)}
 
 
 def aloha_golden_observation(seed: int) -> Dict[str, Any]:
@@ -115,11 +130,34 @@ def aloha_golden_observation(seed: int) -> Dict[str, Any]:
     return {"state": state.astype(np.float32), "images": images, "prompt": "fold the towel"}
 
 
+def ur5_golden_observation(seed: int) -> Dict[str, Any]:
+    """A fixed observation in openpi's UR5 layout: `joints` float32 [6] near the home pose, `gripper` float32 [1],
+    `base_rgb` / `wrist_rgb` uint8 HWC [224, 224, 3] (smooth gradients plus noise), prompt given."""
+    rng = np.random.RandomState(seed)
+    joints = np.array(UR5_HOME_POSE) + rng.normal(0, 0.05, 6)
+    gripper = np.array([0.3]) + rng.normal(0, 0.05, 1)
+    yy, xx = np.mgrid[0:224, 0:224]
+    images = {}
+    for i, cam in enumerate(("base_rgb", "wrist_rgb")):
+        chans = [(xx * (c + 1) + yy * (i + 1) * 2 + 40 * c) % 256 for c in range(3)]
+        img = np.stack(chans, axis=-1).astype(np.int64) + rng.randint(-8, 9, size=(224, 224, 3))
+        images[cam] = np.clip(img, 0, 255).astype(np.uint8)
+    return {
+        "joints": joints.astype(np.float32),
+        "gripper": gripper.astype(np.float32),
+        "base_rgb": images["base_rgb"],
+        "wrist_rgb": images["wrist_rgb"],
+        "prompt": UR5_DEMO_PROMPT,
+    }
+
+
 def build_demo(out_dir: str, *, model_type: str, robot: str = "aloha", log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Writes the demo bundle of `model_type` for `robot`'s adapter into out_dir (the committed ones:
+    packages/edge-agent/assets/demo-bundle-{pi0,pi05} for aloha, demo-bundle-ur5 for ur5 with pi0)."""
     from .bundle import write_bundle
 
-    if robot != "aloha":
-        raise ValueError("the demo bundle supports --robot aloha only (its norm stats and golden observation are ALOHA's)")
+    if robot not in DEMO_ROBOTS:
+        raise ValueError(f"the demo bundle supports --robot {'|'.join(DEMO_ROBOTS)}, not {robot!r} (it has norm stats and a golden observation for those only)")
     pi05 = model_type == "pi05"
     os.makedirs(out_dir, exist_ok=True)
     tok = os.path.join(out_dir, "tokenizer.model")
@@ -132,23 +170,37 @@ def build_demo(out_dir: str, *, model_type: str, robot: str = "aloha", log: Call
     cfg = tiny_config(pi05=pi05, vocab_size=sp.GetPieceSize())
     model = Pi0Model(cfg).eval()
     init_random(model, DEMO_SEED)
+    if robot == "ur5":
+        robot_opts = T.robot_options("ur5", delta=True)
+        norm_stats = ur5_norm_stats()
+        default_prompt = UR5_DEMO_PROMPT
+        metadata: Dict[str, Any] = {}
+        asset_id = "ur5"
+        golden_obs = ur5_golden_observation(DEMO_SEED)
+    else:
+        robot_opts = T.robot_options("aloha", adapt_to_pi=True, delta=True)
+        norm_stats = aloha_norm_stats()
+        default_prompt = "fold the towel"
+        metadata = {"reset_pose": list(T.ALOHA_DEFAULT_RESET_POSE)}
+        asset_id = "trossen"
+        golden_obs = aloha_golden_observation(DEMO_SEED)
     return write_bundle(
         model,
         out_dir,
-        norm_stats=aloha_norm_stats(),
+        norm_stats=norm_stats,
         tokenizer_path=tok,
-        robot_kind="aloha",
-        robot_opts=T.robot_options("aloha", adapt_to_pi=True, delta=True),
-        default_prompt="fold the towel",
-        metadata={"reset_pose": list(T.ALOHA_DEFAULT_RESET_POSE)},
+        robot_kind=robot,
+        robot_opts=robot_opts,
+        default_prompt=default_prompt,
+        metadata=metadata,
         provenance={
-            "config_name": f"demo_{model_type}_aloha",
+            "config_name": f"demo_{model_type}_{robot}",
             "checkpoint": None,
             "checkpoint_format": "random",
-            "asset_id": "trossen",
+            "asset_id": asset_id,
             "created_by": "demo",
         },
-        golden_obs=aloha_golden_observation(DEMO_SEED),
+        golden_obs=golden_obs,
         seed=DEMO_SEED,
         log=log,
     )

@@ -28,6 +28,7 @@ export { formatStatus, StatusLine, type StatusSink, type StatusSnapshot } from '
 export {
   AGENT_DEFAULTS,
   DEMO_BUNDLE_DIR,
+  DEMO_BUNDLE_UR5,
   loadConfigFile,
   parseConfigFile,
   resolveConfig,

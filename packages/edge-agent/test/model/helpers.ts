@@ -9,10 +9,18 @@ import type { BatchInputs } from '../../src/model/sampler.js';
 
 export const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO_ROOT = join(PACKAGE_DIR, '..', '..');
+/** The committed demo bundles: π0 and π0.5 for the ALOHA adapter, π0 for the UR5 adapter. */
 export const DEMO_BUNDLES = {
   pi0: join(PACKAGE_DIR, 'assets', 'demo-bundle-pi0'),
   pi05: join(PACKAGE_DIR, 'assets', 'demo-bundle-pi05'),
+  ur5: join(PACKAGE_DIR, 'assets', 'demo-bundle-ur5'),
 } as const;
+/** How `python -m openpi_edge_export demo` regenerates each of {@link DEMO_BUNDLES}. */
+export const DEMO_BUNDLE_ARGS = {
+  pi0: { modelType: 'pi0', robot: 'aloha' },
+  pi05: { modelType: 'pi05', robot: 'aloha' },
+  ur5: { modelType: 'pi0', robot: 'ur5' },
+} as const satisfies Record<keyof typeof DEMO_BUNDLES, { modelType: 'pi0' | 'pi05'; robot: 'aloha' | 'ur5' }>;
 
 /** Copies a bundle into a fresh temp dir; `cleanup` removes it. */
 export async function copyBundle(src: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {

@@ -1,8 +1,8 @@
 /**
- * Golden parity for both committed demo bundles (π0 and π0.5): the exporter's PyTorch reference outputs
- * (golden.json) against our TypeScript pipeline on onnxruntime-node, at three levels:
+ * Golden parity for every committed demo bundle (π0 and π0.5 for ALOHA, π0 for UR5): the exporter's PyTorch
+ * reference outputs (golden.json) against our TypeScript pipeline on onnxruntime-node, at three levels:
  * one denoise evaluation, the sampler (golden model inputs + noise -> model_actions, atol 1e-4), and the whole
- * policy (raw ALOHA observation -> transforms -> sampler -> output transforms -> actions).
+ * policy (raw robot observation -> transforms -> sampler -> output transforms -> actions).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NDArray } from '../../../client/src/ndarray.js';
@@ -12,7 +12,7 @@ import { DEMO_BUNDLES, goldenBatch } from './helpers.js';
 
 const MODEL_ATOL = 1e-4;
 
-describe.each(['pi0', 'pi05'] as const)('%s demo bundle', (model) => {
+describe.each(['pi0', 'pi05', 'ur5'] as const)('%s demo bundle', (model) => {
   let policy: OnnxPolicy;
   let golden: Golden;
 

@@ -1,10 +1,10 @@
 /**
  * The committed demo bundles must equal what trainer/ regenerates (issue 4, item 7): given regenerated bundles in
- * `$OPENPI_EDGE_REGEN_DIR/demo-bundle-{pi0,pi05}` (CI: written by `python -m openpi_edge_export demo`), or else
+ * `$OPENPI_EDGE_REGEN_DIR/demo-bundle-{pi0,pi05,ur5}` (CI: written by `python -m openpi_edge_export demo`), or else
  * generated here into a temp dir with the trainer CLI, compare them with packages/edge-agent/assets numerically:
- * manifest equal except provenance.torch_version/onnx_version, norm stats and tokenizer identical, golden arrays
- * within 1e-5 (docs/bundle-format.md "Reproducibility"), and both bundles' graphs giving the same outputs on
- * onnxruntime-node for the golden inputs.
+ * manifest equal except provenance.torch_version/onnx_version, norm stats, tokenizer and the golden raw observation
+ * identical, golden arrays within 1e-5 (docs/bundle-format.md "Reproducibility"), and both bundles' graphs giving
+ * the same outputs on onnxruntime-node for the golden inputs.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, readGolden } from '../../src/model/golden.js';
 import { OnnxModel } from '../../src/model/onnx-model.js';
-import { DEMO_BUNDLES, goldenBatch, REPO_ROOT } from './helpers.js';
+import { DEMO_BUNDLE_ARGS, DEMO_BUNDLES, goldenBatch, REPO_ROOT } from './helpers.js';
 
 const run = promisify(execFile);
 const ATOL = 1e-5;
@@ -30,7 +30,7 @@ beforeAll(async () => {
   await run('bash', [join(REPO_ROOT, 'scripts', 'trainer-env.sh')], { cwd: REPO_ROOT, timeout: 600_000 });
   generated = await mkdtemp(join(tmpdir(), 'openpi-edge-regen-'));
   regenRoot = generated;
-  for (const model of ['pi0', 'pi05']) {
+  for (const [name, { modelType, robot }] of Object.entries(DEMO_BUNDLE_ARGS)) {
     await run(
       join(REPO_ROOT, 'trainer', '.venv', 'bin', 'python'),
       [
@@ -38,16 +38,16 @@ beforeAll(async () => {
         'openpi_edge_export',
         'demo',
         '--model-type',
-        model,
+        modelType,
         '--robot',
-        'aloha',
+        robot,
         '--out',
-        join(generated, `demo-bundle-${model}`),
+        join(generated, `demo-bundle-${name}`),
       ],
       { cwd: join(REPO_ROOT, 'trainer'), timeout: 300_000 },
     );
   }
-}, 900_000);
+}, 1_200_000);
 afterAll(async () => {
   if (generated !== null) await rm(generated, { recursive: true, force: true });
 });
@@ -55,7 +55,7 @@ afterAll(async () => {
 const json = async (path: string): Promise<Record<string, unknown>> =>
   JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
 
-describe.each(['pi0', 'pi05'] as const)('regenerated %s demo bundle', (model) => {
+describe.each(['pi0', 'pi05', 'ur5'] as const)('regenerated %s demo bundle', (model) => {
   const committed = DEMO_BUNDLES[model];
   const regen = () => join(regenRoot, `demo-bundle-${model}`);
 
@@ -85,6 +85,7 @@ describe.each(['pi0', 'pi05'] as const)('regenerated %s demo bundle', (model) =>
       readGolden(join(committed, 'golden.json')),
     ]);
     expect(g1.promptText).toBe(g0.promptText);
+    expect(g1.rawObservation).toEqual(g0.rawObservation);
     for (const key of ['noise', 'modelActions', 'actions'] as const) {
       expect(g1[key].shape).toEqual(g0[key].shape);
       expect(maxAbsDiff(g1[key].data, g0[key].data), key).toBeLessThanOrEqual(ATOL);
