@@ -35,7 +35,10 @@ export type ErrorCode =
   | 'WORKER_HUNG' // a worker did not answer a request in time and was stopped, then restarted (context: op, timeoutMs)
   | 'CONFIG_MISMATCH' // the configuration asks for something the policy or robot cannot serve (context: what, expected, got)
   | 'ROBOT_FAULT' // the robot reported a fault (servo error, protective stop, lost link) (context: robot, fault)
-  | 'UNSAFE_TARGET'; // a motion target outside the safety limits was refused (context: joint, value, min, max)
+  | 'UNSAFE_TARGET' // a motion target outside the safety limits was refused (context: joint, value, min, max)
+  | 'RTDE_ERROR' // a UR controller's RTDE interface refused or broke the session (context: stage, variable, version)
+  | 'DASHBOARD_ERROR' // a UR dashboard server command failed or got an unexpected reply (context: command, reply)
+  | 'GRIPPER_FAULT'; // a gripper reported a fault or did not answer (context: gripper, fault, function)
 
 export class OpenpiEdgeError extends Error {
   readonly code: ErrorCode;
