@@ -58,12 +58,19 @@ function tsxApiUrl(): string {
 
 /** How to start `name` (see the module comment). */
 export function workerLaunch(name: WorkerEntryName): WorkerLaunch {
+  return workerLaunchOf(new URL(`./${name}.ts`, import.meta.url));
+}
+
+/**
+ * How to start the worker entry `entry`, given as the URL of its `.ts` source next to the caller
+ * (`new URL('./servo-worker-entry.ts', import.meta.url)`): from compiled JavaScript its `.js` sibling is started.
+ */
+export function workerLaunchOf(entry: URL): WorkerLaunch {
   if (!RUNNING_FROM_SOURCES) {
-    return { filename: new URL(`./${name}.js`, import.meta.url), eval: false, execArgv: [] };
+    return { filename: new URL(entry.href.replace(/\.ts$/, '.js')), eval: false, execArgv: [] };
   }
-  const entry = new URL(`./${name}.ts`, import.meta.url).href;
   // Eval'd worker code (a script): register tsx's hooks, then import the entry through them. A failure rejects
   // the promise, which surfaces as the worker's 'error' event.
-  const code = `import(${JSON.stringify(tsxApiUrl())}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });\n`;
+  const code = `import(${JSON.stringify(tsxApiUrl())}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });\n`;
   return { filename: code, eval: true, execArgv: ['--conditions=source'] };
 }

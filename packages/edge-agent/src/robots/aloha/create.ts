@@ -3,10 +3,8 @@
  * `ros2`) and the camera sources, wires the clock through, runs the follower setup.
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
+import { buildCamera, type CameraSpec } from '../../io/cameras/build-camera.js';
 import type { CameraSource } from '../../io/cameras/camera-source.js';
-import { FfmpegCamera } from '../../io/cameras/ffmpeg-camera.js';
-import { GeneratedCamera } from '../../io/cameras/generated-camera.js';
-import { RosImageCamera } from '../../io/cameras/ros-image-camera.js';
 import { createRclnodejsContext } from '../../ros2/rclnodejs-adapter.js';
 import type { Ros2Context, Ros2Node } from '../../ros2/surface.js';
 import type { DynamixelBusOptions } from '../dynamixel/bus.js';
@@ -24,20 +22,8 @@ import { AlohaEnvironment, type AlohaEnvironmentOptions } from './environment.js
 import { Ros2AlohaArms } from './ros2-transport.js';
 import type { AlohaArmsTransport } from './transport.js';
 
-/** Where one camera's frames come from. */
-export type AlohaCameraSpec =
-  /** Deterministic moving pattern (default for the emulator). */
-  | { kind: 'generated'; width?: number; height?: number; fps?: number }
-  /** A UVC webcam through ffmpeg. */
-  | { kind: 'v4l2'; device: string; width?: number; height?: number; fps?: number }
-  /** ffmpeg's lavfi testsrc through the same MJPEG pipe. */
-  | { kind: 'testsrc'; width?: number; height?: number; fps?: number }
-  /** A ROS 2 image topic (ros2 transport only; default topic `/<cam>/camera/color/image_rect_raw`, raw). */
-  | { kind: 'ros2'; topic?: string; transport?: 'raw' | 'compressed' }
-  /** A source built by the caller. */
-  | { kind: 'source'; source: CameraSource }
-  /** No camera (only for cameras listed in `optionalCameras`). */
-  | { kind: 'none' };
+/** Where one camera's frames come from (io/cameras/build-camera.ts). */
+export type AlohaCameraSpec = CameraSpec;
 
 export interface CreateAlohaEnvironmentOptions
   extends Omit<AlohaEnvironmentOptions, 'transport' | 'cameras' | 'gripper'> {
@@ -72,39 +58,6 @@ export interface CreatedAloha {
   node?: Ros2Node;
   /** Closes environment, cameras, transport, and the node/context it created. */
   close(): Promise<void>;
-}
-
-function buildCamera(
-  name: AlohaCameraName,
-  spec: AlohaCameraSpec,
-  clock: Clock,
-  node: Ros2Node | undefined,
-): CameraSource | undefined {
-  switch (spec.kind) {
-    case 'generated':
-      return new GeneratedCamera({ name, clock, ...spec });
-    case 'v4l2':
-      return new FfmpegCamera({ name, clock, input: spec });
-    case 'testsrc':
-      return new FfmpegCamera({ name, clock, input: spec });
-    case 'ros2':
-      if (node === undefined) {
-        throw new OpenpiEdgeError('BAD_ARGUMENT', `camera ${name}: ros2 cameras need the ros2 transport`, {
-          camera: name,
-        });
-      }
-      return new RosImageCamera({
-        name,
-        node,
-        clock,
-        topic: spec.topic ?? alohaImageTopic(name),
-        ...(spec.transport === undefined ? {} : { transport: spec.transport }),
-      });
-    case 'source':
-      return spec.source;
-    case 'none':
-      return undefined;
-  }
 }
 
 /** Builds the transport and cameras, runs the follower setup, starts the cameras. Call `reset()` next. */
@@ -157,7 +110,11 @@ export async function createAlohaEnvironment(options: CreateAlohaEnvironmentOpti
   }
   const cameras: Partial<Record<AlohaCameraName, CameraSource>> = {};
   for (const name of ALOHA_CAMERA_NAMES) {
-    const source = buildCamera(name, options.cameras?.[name] ?? fallback, clock, node);
+    const source = buildCamera(name, options.cameras?.[name] ?? fallback, {
+      clock,
+      node,
+      defaultTopic: alohaImageTopic,
+    });
     if (source !== undefined) cameras[name] = source;
   }
   const { transport: _t, cameras: _c, gripper: _g, ...envOptions } = options;

@@ -25,3 +25,15 @@ export const UR5_SAFETY_DEFAULTS: Readonly<SafetyConfig> = deepFreeze({
   },
   latchOn: [],
 } satisfies SafetyConfig);
+
+/**
+ * The arm's 6 joints of a 7-dim UR5 safety config (limits and speeds unchanged, no cameras): what the servo
+ * worker's per-cycle gate checks (ur/servo-loop.ts).
+ */
+export function armSafety(safety: SafetyConfig): SafetyConfig {
+  return {
+    ...safety,
+    joints: safety.joints.slice(0, 6),
+    watchdog: { ...safety.watchdog, requiredCameras: [] },
+  };
+}
