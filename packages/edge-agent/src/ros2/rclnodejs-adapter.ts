@@ -12,6 +12,7 @@ import {
 import {
   type Ros2Context,
   type Ros2Node,
+  type Ros2QosPreset,
   type Ros2ServiceHandler,
   type Ros2Subscription,
   resolveRosName,
@@ -31,10 +32,21 @@ class RclnodejsNodeAdapter implements Ros2Node {
   createSubscription(
     type: string,
     topic: string,
-    options: { qos?: 'default' | 'sensor' },
+    options: { qos?: Ros2QosPreset },
     callback: (message: unknown) => void,
   ): Ros2Subscription {
-    const qos = options.qos === 'sensor' ? this.rcl.QoS.profileSensorData : this.rcl.QoS.profileDefault;
+    const Q = this.rcl.QoS;
+    const qos =
+      options.qos === 'sensor'
+        ? Q.profileSensorData
+        : options.qos === 'latched'
+          ? new Q(
+              Q.HistoryPolicy.RMW_QOS_POLICY_HISTORY_KEEP_LAST,
+              1,
+              Q.ReliabilityPolicy.RMW_QOS_POLICY_RELIABILITY_RELIABLE,
+              Q.DurabilityPolicy.RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL,
+            )
+          : Q.profileDefault;
     const handle = this.node.createSubscription(type, topic, { qos, enableTypedArray: true }, callback);
     const sub: Ros2Subscription = { topic: resolveRosName(this.namespace, topic) };
     this.#subs.set(sub, handle);

@@ -10,7 +10,14 @@ export interface RclnodejsModule {
   init(): Promise<void>;
   shutdown(): void | Promise<void>;
   Node: new (name: string, namespace?: string) => RclnodejsNode;
-  QoS: { profileDefault: unknown; profileSensorData: unknown };
+  QoS: {
+    profileDefault: unknown;
+    profileSensorData: unknown;
+    new (history: number, depth: number, reliability: number, durability: number): unknown;
+    HistoryPolicy: { RMW_QOS_POLICY_HISTORY_KEEP_LAST: number };
+    ReliabilityPolicy: { RMW_QOS_POLICY_RELIABILITY_RELIABLE: number };
+    DurabilityPolicy: { RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL: number };
+  };
 }
 
 export interface RclnodejsNode {

@@ -4,8 +4,12 @@
  * of the same interface, so every driver above it runs the same code either way.
  */
 
-/** QoS preset names (rclnodejs `QoS.profile*`): `default` = reliable, depth 10; `sensor` = best effort, depth 5. */
-export type Ros2QosPreset = 'default' | 'sensor';
+/**
+ * QoS preset names: `default` = reliable, depth 10; `sensor` = best effort, depth 5 (rclnodejs `QoS.profile*`);
+ * `latched` = reliable, transient local, depth 1: a late subscriber still gets the last message of a topic that
+ * publishes only on change (ur_robot_driver's io_and_status_controller modes).
+ */
+export type Ros2QosPreset = 'default' | 'sensor' | 'latched';
 
 export interface Ros2SubscriptionOptions {
   /** QoS preset. Default `'default'` (reliable; also receives from reliable publishers with `sensor`). */

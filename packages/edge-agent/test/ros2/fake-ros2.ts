@@ -2,7 +2,8 @@
  * An in-process ROS 2 graph implementing the same {@link Ros2Context} surface the rclnodejs adapter implements:
  * nodes, topics (delivery on a later microtask, messages structured-cloned like a serialisation round trip),
  * services, with name resolution against node namespaces. It records every publication and service call so tests
- * can assert on them, and `deliver` injects a message as if an outside publisher sent it.
+ * can assert on them, and `deliver` injects a message as if an outside publisher sent it. `transientLocal` marks a
+ * topic latched: its newest message also goes to later subscribers.
  */
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import {
@@ -46,7 +47,23 @@ export class FakeRos2Graph implements Ros2Context {
   readonly subs = new Map<string, Set<Sub>>();
   readonly services = new Map<string, { type: string; handler: Ros2ServiceHandler }>();
   readonly #serviceWaiters = new Set<() => void>();
+  /** Latched topics and their newest message (null before the first). */
+  readonly #retained = new Map<string, { type: string; message: unknown } | null>();
   #down = false;
+
+  /**
+   * Makes `topic` (absolute) transient local, as a latched publisher would: its newest message is kept and handed
+   * to every later subscriber too, on a later microtask.
+   */
+  transientLocal(topic: string): void {
+    if (!this.#retained.has(topic)) this.#retained.set(topic, null);
+  }
+
+  /** The kept newest message of a latched topic (a copy), if any. */
+  retained(topic: string): { type: string; message: unknown } | undefined {
+    const r = this.#retained.get(topic);
+    return r == null ? undefined : { type: r.type, message: structuredClone(r.message) };
+  }
 
   createNode(name: string, namespace = '/'): Ros2Node {
     if (this.#down) throw new OpenpiEdgeError('CLOSED', 'fake graph shut down', { node: name });
@@ -76,6 +93,7 @@ export class FakeRos2Graph implements Ros2Context {
   }
 
   route(topic: string, type: string, message: unknown): void {
+    if (this.#retained.has(topic)) this.#retained.set(topic, { type, message: structuredClone(message) });
     for (const s of this.subs.get(topic) ?? []) {
       if (s.type !== type) {
         throw new OpenpiEdgeError('BAD_MESSAGE', `fake graph: ${topic} carries ${s.type}, got ${type}`, {
@@ -135,6 +153,12 @@ class FakeNode implements Ros2Node {
     }
     set.add(s);
     this.#mine.add(s);
+    const kept = this.graph.retained(name);
+    if (kept !== undefined && kept.type === type) {
+      queueMicrotask(() => {
+        if (this.graph.subs.get(name)?.has(s)) s.callback(kept.message);
+      });
+    }
     return s.handle;
   }
 
