@@ -284,6 +284,9 @@ export class ModbusRtuMaster {
               resolve(undefined);
             }, this.timeoutMs);
           });
+      // close() may reject `reply` while the write below is still in progress and the write then fails: mark it
+      // handled here so that rejection is never reported as unhandled (the error thrown below is the one).
+      reply.catch(() => undefined);
       this.stats.sent++;
       try {
         await this.transport.write(bytes);
