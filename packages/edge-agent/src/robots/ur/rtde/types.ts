@@ -101,7 +101,7 @@ export const RTDE_OUTPUT_TYPES: Readonly<Record<string, RtdeType>> = Object.free
     ['output_bit_registers32_to_63', 'UINT32'],
     ['payload', 'DOUBLE'],
     ['payload_cog', 'VECTOR3D'],
-    ['payload_inertia', 'VECTOR6D'], // Ixx, Iyy, Izz, Ixy, Ixz, Iyz (kg·m²), software 5.10 / 3.15; ur_rtde's receive recipe asks for it
+    ['payload_inertia', 'VECTOR6D'], // Ixx, Iyy, Izz, Ixy, Ixz, Iyz (kg·m²); ur_rtde's receive recipe names it
     ['script_control_line', 'UINT32'],
     ...registers('output_bit_register_', 'BOOL', 64, 127),
     ...registers('output_int_register_', 'INT32', 0, 47),
