@@ -34,7 +34,7 @@ import type { AnyRobotPlugin, Robot } from '../robots/interface.js';
 import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
 import { type OpenedAgentRos2, openAgentRos2Topics } from '../ros2/agent-topics.js';
 import type { Ros2Context } from '../ros2/surface.js';
-import type { EStopCause, EStopSource } from '../safety/estop.js';
+import type { EStop, EStopCause, EStopSource } from '../safety/estop.js';
 import { type SafetyCounters, SafetyGate } from '../safety/gate.js';
 import { GuardedAgent } from './guarded-agent.js';
 import { ImagesOnDemandPolicy, pickFrames } from './images-on-demand.js';
@@ -458,6 +458,7 @@ export class EdgeAgent {
         providers: loaded.providers,
         prompt: config.prompt === undefined ? defaultPrompt : JSON.stringify(config.prompt),
         transport: robot.description,
+        bringUp: [...(robot.bringUp ?? [])],
         cameras: robot.layout.cameras
           .map(
             (c) =>
@@ -523,6 +524,16 @@ export class EdgeAgent {
       throw e;
     }
     return this.summary(run);
+  }
+
+  /**
+   * The user's explicit resume after clearing a robot fault's cause (robots/interface.ts `resume`): the robot
+   * re-arms, then a latched e-stop is reset if nothing else blocks it. Rejects naming what is still wrong
+   * (nothing moves then). Robots without `resume` only get the e-stop reset.
+   */
+  async resume(options: { unlockProtectiveStop?: boolean } = {}): Promise<ReturnType<EStop['reset']> | null> {
+    await this.robot.resume?.(options);
+    return this.gate.estop.latched ? this.gate.estop.reset('api') : null;
   }
 
   /** Ends the run after the current step (no e-stop): the final reset moves home unless the e-stop is latched. */

@@ -15,6 +15,8 @@ export interface StartupReport {
   /** Prompt sent, or the model's default. */
   prompt: string;
   transport: string;
+  /** The robot's bring-up, step by step (robots/interface.ts `bringUp`); empty when it reports none. */
+  bringUp: string[];
   cameras: string[];
   control: string;
   limits: string[];
@@ -58,6 +60,7 @@ export function formatStartupReport(r: StartupReport): string {
     ['providers', r.providers],
     ['prompt', r.prompt],
     ['transport', r.transport],
+    ...(r.bringUp.length === 0 ? [] : ([['bring-up', r.bringUp]] as [string, string[]][])),
     ['cameras', r.cameras],
     ['control', r.control],
     ['limits', r.limits],

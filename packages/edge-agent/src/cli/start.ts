@@ -225,7 +225,21 @@ export const startCommand: CliCommand = {
       process.stdin.isTTY === true
         ? attachKeyboard(agent.gate.estop, process.stdin, {
             onInterrupt: () => onStop('Ctrl-C'),
-            onReset: (r) => process.stderr.write(`\ne-stop reset: ${JSON.stringify(r)}\n`),
+            onReset: (r) => {
+              // `r` is also the user's resume after a robot fault (a UR protective stop cleared on the pendant).
+              if (agent.robot.faults().length > 0) {
+                process.stderr.write('\nresuming the robot...\n');
+                agent.resume().then(
+                  (again) =>
+                    process.stderr.write(
+                      `resumed${again === null ? '' : `; e-stop reset: ${JSON.stringify(again)}`}\n`,
+                    ),
+                  (e: unknown) => process.stderr.write(`resume refused: ${(e as Error).message}\n`),
+                );
+              } else {
+                process.stderr.write(`\ne-stop reset: ${JSON.stringify(r)}\n`);
+              }
+            },
           })
         : () => {};
     status.start(config.statusIntervalMs);

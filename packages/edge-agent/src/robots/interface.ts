@@ -76,6 +76,8 @@ export interface Robot {
   /** How it is reached, for the startup report (`emulator: two in-memory ViperX buses`). */
   readonly description: string;
   readonly layout: RobotLayout;
+  /** What `connect` did, step by step, for the startup report (`dashboard: URSoftware 5.11…`, `power on: …`). */
+  readonly bringUp?: readonly string[];
   /** Safety limits and watchdog for this robot as configured (the gate is built from it). */
   readonly safety: SafetyConfig;
   /** Camera sources by observation name (absent = no camera; only non-required cameras may be absent). */
@@ -106,6 +108,12 @@ export interface Robot {
   prepareReset?(): Promise<void>;
   /** Sets the reset target from a policy server's metadata (e.g. ALOHA `reset_pose`). UNSAFE_TARGET if outside the limits. */
   applyPolicyMetadata?(metadata: Obs): void;
+  /**
+   * The user's explicit resume after clearing a latched fault's cause (UR: a protective stop unlocked on the
+   * pendant): re-arms the robot so `faults()` clears. Motion never resumes by itself; rejects naming what is still
+   * wrong. `unlockProtectiveStop` lets the plugin unlock it itself (UR dashboard), where the robot allows that.
+   */
+  resume?(options?: { unlockProtectiveStop?: boolean }): Promise<void>;
   /** Torque off / disconnect / stop cameras. Idempotent. */
   close(): Promise<void>;
 }
@@ -145,6 +153,8 @@ export interface RobotPlugin<Section = unknown> {
   readonly configSchema: z.ZodType<Section>;
   /** Robot flags for `start --robot <name>`. */
   readonly flags: readonly RobotFlag[];
+  /** The model bundle used when none is configured (a demo bundle for this robot's layout). Default ALOHA's. */
+  readonly defaultBundle?: string;
   /** Parsed robot flags (only those given) -> a partial section, validated with `configSchema` afterwards. */
   flagsToConfig(
     values: Readonly<Record<string, string | boolean | string[] | undefined>>,

@@ -5,9 +5,10 @@
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { alohaPlugin } from './aloha/plugin.js';
 import type { AnyRobotPlugin } from './interface.js';
+import { ur5Plugin } from './ur5/plugin.js';
 
 /** Built-in plugins, by name. */
-export const BUILTIN_ROBOTS: readonly AnyRobotPlugin[] = [alohaPlugin];
+export const BUILTIN_ROBOTS: readonly AnyRobotPlugin[] = [alohaPlugin, ur5Plugin];
 
 /** The plugin named `name` among `plugins` (BAD_ARGUMENT listing the known ones otherwise). */
 export function findRobot(name: string, plugins: readonly AnyRobotPlugin[] = BUILTIN_ROBOTS): AnyRobotPlugin {

@@ -145,9 +145,9 @@ describe('validation names the key', () => {
     expect(badArgument(() => parseConfigFile({ transport: 'serial' })).message).toMatch(/transport/);
     expect(badArgument(() => parseConfigFile({ serial: { portLeft: '/dev/a' } })).message).toMatch(/serial/);
     // An unknown robot names the known ones.
-    expect(badArgument(() => parseConfigFile({ robot: 'ur5' })).context).toMatchObject({
-      robot: 'ur5',
-      known: ['aloha'],
+    expect(badArgument(() => parseConfigFile({ robot: 'ur6' })).context).toMatchObject({
+      robot: 'ur6',
+      known: ['aloha', 'ur5'],
     });
     expect(badArgument(() => parseConfigFile({ remote: { url: 'http://x' } })).context.key).toBe(
       'remote.url',

@@ -107,13 +107,13 @@ describe('UR5 ROS 2 arm (ur_robot_driver on the fake ROS 2 surface)', () => {
     expect(r.peer.programRunning).toBe(true);
     expect(arm.faults(r.clock.now())).toEqual([]);
     expect(r.graph.subscribers('/io_and_status_controller/robot_mode')).toEqual([
-      { type: 'ur_dashboard_msgs/msg/RobotMode', qos: 'default' },
+      { type: 'ur_dashboard_msgs/msg/RobotMode', qos: 'latched' },
     ]);
     expect(r.graph.subscribers('/io_and_status_controller/safety_mode')).toEqual([
-      { type: 'ur_dashboard_msgs/msg/SafetyMode', qos: 'default' },
+      { type: 'ur_dashboard_msgs/msg/SafetyMode', qos: 'latched' },
     ]);
     expect(r.graph.subscribers('/io_and_status_controller/robot_program_running')).toEqual([
-      { type: 'std_msgs/msg/Bool', qos: 'default' },
+      { type: 'std_msgs/msg/Bool', qos: 'latched' },
     ]);
     expect(r.graph.subscribers('/joint_states')).toEqual([
       { type: 'sensor_msgs/msg/JointState', qos: 'sensor' },

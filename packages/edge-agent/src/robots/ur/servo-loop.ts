@@ -248,6 +248,9 @@ export class ServoLoop {
     this.#latched = this.#currentFaults();
     this.#gate.forgetLast();
     this.#from = null;
+    // Publish at once: a reader right after the resume must not see the old bits until the next cycle.
+    this.#state.faults = this.#latched;
+    this.#o.shared.writeState(this.#state);
     return this.#latched;
   }
 

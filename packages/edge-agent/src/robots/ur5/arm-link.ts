@@ -4,6 +4,8 @@ import type { RobotFault } from '../interface.js';
 /** What the UR5 robot needs of its arm, whatever the transport. Joint order shoulder_pan … wrist_3 (rad). */
 export interface Ur5ArmLink {
   readonly description: string;
+  /** Connected read-only: `move` refuses, nothing is ever sent. */
+  readonly dryRun: boolean;
   /** Newest joints and when they were measured (ms, the plugin's clock; -Infinity before the first). */
   read(): { q: Float64Array; stampMs: number };
   /** Streams toward q (6 rad, already through the safety gate) to be reached over periodMs. */
