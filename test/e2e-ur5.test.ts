@@ -7,6 +7,8 @@
  * - a protective stop mid-episode: holds with ROBOT_FAULT PROTECTIVE_STOP, no target reaches the controller until
  *   the user resumes (nothing resumes by itself after the controller clears it), then motion resumes;
  * - the RTDE link killed mid-episode: holds with LINK_LOST, the run ends cleanly; resume reconnects and moves.
+ * - the CLI: `edge-agent emulate ur5` in one process, `edge-agent start --robot ur5 --transport rtde` on its ports in
+ *   another (ffmpeg test-source cameras, no gripper), exit 0 with a summary; `--dry-run` never moves the arm.
  * Counts and states only: no timing is asserted (figures in bench/ur5-servo.bench.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,11 +17,14 @@ import { resolveConfig } from '../packages/edge-agent/src/config/load.js';
 import { type Ur5Robot, ur5Plugin } from '../packages/edge-agent/src/robots/ur5/plugin.js';
 import { UR5_SAFETY_DEFAULTS } from '../packages/edge-agent/src/robots/ur5/safety-defaults.js';
 import type { GateDecision } from '../packages/edge-agent/src/safety/gate.js';
+import { type CliProcess, runCli, stopChild } from '../packages/edge-agent/test/agent/helpers.js';
 
 let agent: EdgeAgent | undefined;
 let running: Promise<unknown> | undefined;
+const children: CliProcess[] = [];
 
 afterEach(async () => {
+  for (const c of children.splice(0)) await stopChild(c);
   // A failed test leaves its run going: end it before closing the robot under it.
   agent?.stop();
   await running?.catch(() => undefined);
@@ -157,4 +162,77 @@ describe('UR5e end to end on the emulator (RTDE + dashboard + servo program + Ro
     const summary = await run;
     expect(summary.gate.faults.ROBOT_FAULT).toBeGreaterThanOrEqual(20);
   }, 120_000);
+
+  it('CLI: `emulate ur5` serves the controller, `start --robot ur5 --transport rtde` brings it up and drives it', async () => {
+    const emu = runCli([
+      'emulate',
+      'ur5',
+      '--rtde-port',
+      '0',
+      '--dashboard-port',
+      '0',
+      '--script-ports',
+      '0,0,0',
+      '--unlock-delay-ms',
+      '0',
+    ]);
+    children.push(emu);
+    const ready = await emu.waitForLine(
+      /^ready (\S+) rtde=(\d+) dashboard=(\d+) primary=\d+ secondary=(\d+)/,
+    );
+    const [, host, rtde, dashboard, secondary] = ready as unknown as string[];
+    const args = (more: string[]): string[] => [
+      'start',
+      '--robot',
+      'ur5',
+      '--transport',
+      'rtde',
+      '--ur-host',
+      host as string,
+      '--rtde-port',
+      rtde as string,
+      '--dashboard-port',
+      dashboard as string,
+      '--script-port',
+      secondary as string,
+      '--gripper',
+      'none',
+      '--camera',
+      'base_rgb=testsrc',
+      '--camera',
+      'wrist_rgb=testsrc',
+      '--providers',
+      'cpu',
+      '--threads',
+      '1',
+      '--status-interval',
+      '0',
+      ...more,
+    ];
+    // Dry run first: connects and reads, the arm stays powered off and nothing moves.
+    const dry = runCli(args(['--dry-run', '--max-steps', '20']));
+    children.push(dry);
+    const d = await dry.exited;
+    const dryOut = dry.stdout.join('\n');
+    expect(d.code, `${dryOut}\n${dry.stderr.join('\n')}`).toBe(0);
+    expect(dryOut).toMatch(/bring-up +dashboard: .*URSoftware 5\.11/);
+    expect(dryOut).toMatch(/rtde: .*read only/);
+    expect(dryOut).toMatch(/safety +0 moves/);
+    expect(dryOut).toMatch(/DRY_RUN/);
+    const start = runCli(args(['--max-steps', '100']));
+    children.push(start);
+    const { code } = await start.exited;
+    const out = start.stdout.join('\n');
+    expect(code, `${out}\n${start.stderr.join('\n')}`).toBe(0);
+    expect(out).toMatch(/^openpi-edge agent: ur5$/m);
+    expect(out).toMatch(/transport +rtde: UR e-Series 5\.11\.1 at 127\.0\.0\.1/);
+    expect(out).toMatch(/power on: robot mode IDLE/);
+    expect(out).toMatch(/servo program: running/);
+    expect(out).toMatch(/model +pi0 bundle .*demo-bundle-ur5/);
+    expect(out).toMatch(/base_rgb: ffmpeg:lavfi testsrc/);
+    expect(out).toMatch(/^summary: 100 steps, episodes [\d.]+ s/m);
+    expect(Number(out.match(/safety +(\d+) moves/)?.[1])).toBeGreaterThan(0);
+    emu.child.kill('SIGINT');
+    expect((await emu.exited).code).toBe(0);
+  }, 180_000);
 });

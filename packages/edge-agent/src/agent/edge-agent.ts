@@ -614,7 +614,12 @@ export function formatSummary(s: AgentRunSummary, config: AgentConfig): string {
   const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
   const faults = Object.entries(s.gate.faults)
     .filter(([, n]) => n > 0)
-    .map(([c, n]) => `${c} ${n}`)
+    .map(([c, n]) => {
+      const named = Object.entries(s.gate.robotFaults);
+      return c === 'ROBOT_FAULT' && named.length > 0
+        ? `${c} ${n} (${named.map(([k, m]) => `${k} ${m}`).join(', ')})`
+        : `${c} ${n}`;
+    })
     .join(', ');
   const eps = s.run.episodes.map((e) => `#${e.index + 1} ${e.steps} steps ${e.endReason}`).join('; ');
   return [

@@ -149,6 +149,8 @@ export interface SafetyCounters {
   rateLimited: number;
   /** Fault records by code (one per fault per held tick). */
   faults: Record<FaultCode, number>;
+  /** ROBOT_FAULT records by the robot's own code (`PROTECTIVE_STOP`, `LINK_LOST`...). */
+  robotFaults: Record<string, number>;
 }
 
 export interface SafetyGateOptions {
@@ -192,6 +194,7 @@ export class SafetyGate {
     positionLimited: 0,
     rateLimited: 0,
     faults: zeroCounts(),
+    robotFaults: {},
   };
 
   /** Every fault of every held tick, in check order. Completes on `close()`. */
@@ -226,7 +229,11 @@ export class SafetyGate {
 
   /** A snapshot of the counters. */
   counters(): SafetyCounters {
-    return { ...this.#counters, faults: { ...this.#counters.faults } };
+    return {
+      ...this.#counters,
+      faults: { ...this.#counters.faults },
+      robotFaults: { ...this.#counters.robotFaults },
+    };
   }
 
   /** One control tick. See the module comment for the guarantees and docs/safety.md for the check order. */
@@ -312,6 +319,8 @@ export class SafetyGate {
     c.holds++;
     for (const f of faults) {
       c.faults[f.code]++;
+      if (f.code === 'ROBOT_FAULT' && f.name !== undefined)
+        c.robotFaults[f.name] = (c.robotFaults[f.name] ?? 0) + 1;
       this.#faults.next(f);
     }
     const last = this.limiter.lastSafe();

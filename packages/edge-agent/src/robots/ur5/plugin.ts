@@ -292,6 +292,13 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
     flags: [
       { name: 'transport', type: 'string', help: 'emulator | rtde | ros2 (default emulator)' },
       { name: 'ur-host', type: 'string', help: 'rtde: controller address (remote-control mode)' },
+      { name: 'rtde-port', type: 'string', help: 'rtde: RTDE port (default 30004)' },
+      { name: 'dashboard-port', type: 'string', help: 'rtde: dashboard port (default 29999)' },
+      {
+        name: 'script-port',
+        type: 'string',
+        help: 'rtde: port the servo program is sent to (default 30002)',
+      },
       {
         name: 'dry-run',
         type: 'boolean',
@@ -334,10 +341,16 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
         }
       }
       const servoHz = num(v, 'servo-hz');
+      const ports = defined({
+        rtde: num(v, 'rtde-port'),
+        dashboard: num(v, 'dashboard-port'),
+        script: num(v, 'script-port'),
+      });
       const gripperPort = str('gripper-port');
       return defined({
         transport: str('transport'),
         host: str('ur-host'),
+        ports: Object.keys(ports).length === 0 ? undefined : ports,
         dryRun: v['dry-run'] === true ? true : undefined,
         gripper: str('gripper'),
         robotiq: gripperPort === undefined ? undefined : { port: gripperPort },
@@ -421,6 +434,8 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
           });
           undo.push(() => controller.close());
           base.push(() => controller.close());
+          // The gripper emulator stays on this thread: serialport's native addon cannot run in a worker thread
+          // (its poller calls into the main isolate: a fatal V8 error); it answers a few frames per tick, in µs.
           const gripper =
             (config.gripper ?? 'robotiq') === 'robotiq'
               ? await emulateRobotiqOnPty({ activationMs: extras.gripperActivationMs ?? 300 })
