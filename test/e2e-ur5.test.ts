@@ -45,7 +45,7 @@ async function makeAgent(maxSteps: number): Promise<{ agent: EdgeAgent; robot: U
   return { agent, robot: agent.robot as Ur5Robot };
 }
 
-const until = async (what: string, p: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
+const until = async (what: string, p: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> => {
   const t0 = Date.now();
   while (!(await p())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
@@ -93,7 +93,7 @@ describe('UR5e end to end on the emulator (RTDE + dashboard + servo program + Ro
     expect(moved || targets.length > 0).toBe(true);
     const g = (robot.gripper as { status?: { activation: string } | null }).status;
     expect(g?.activation).toBe('complete');
-  }, 120_000);
+  }, 240_000);
 
   it('a protective stop mid-episode holds; nothing reaches the controller until the user resumes', async () => {
     const { agent: a, robot } = await makeAgent(0);
@@ -137,7 +137,7 @@ describe('UR5e end to end on the emulator (RTDE + dashboard + servo program + Ro
     a.stop();
     const summary = await run;
     expect(summary.gate.faults.ROBOT_FAULT).toBeGreaterThanOrEqual(50);
-  }, 120_000);
+  }, 240_000);
 
   it('the RTDE link killed mid-episode: holds with LINK_LOST, a clean end; resume reconnects', async () => {
     const { agent: a, robot } = await makeAgent(0);
@@ -161,7 +161,7 @@ describe('UR5e end to end on the emulator (RTDE + dashboard + servo program + Ro
     a.stop();
     const summary = await run;
     expect(summary.gate.faults.ROBOT_FAULT).toBeGreaterThanOrEqual(20);
-  }, 120_000);
+  }, 240_000);
 
   it('CLI: `emulate ur5` serves the controller, `start --robot ur5 --transport rtde` brings it up and drives it', async () => {
     const emu = runCli([

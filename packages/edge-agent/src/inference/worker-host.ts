@@ -10,11 +10,10 @@
  * first (`close`, not awaited: its native releases run synchronously), then ends the thread as usual (the parent
  * gets 'error', then 'exit' with code 1).
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { NativeGuard } from './native-guard.js';
+import { setThreadNice } from './thread-nice.js';
 import {
   type FromWorker,
   serializeError,
@@ -73,20 +72,6 @@ function runTestOp(op: WorkerTestOp): Promise<never> {
   return new Promise<never>(() => {});
 }
 
-/**
- * Sets this thread's nice value (Linux: `setpriority` on the thread id from /proc/thread-self; threads
- * created from it afterwards, e.g. onnxruntime's intra-op pool, inherit it). Best effort: elsewhere, or without
- * permission, nothing happens.
- */
-function applyNice(nice: number): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
-  } catch {
-    // not Linux, or not permitted: keep the inherited priority
-  }
-}
-
 /** Serves `spec` on this worker's parent port. Call once from a worker entry module. */
 export function hostWorker<I, S>(spec: WorkerHostSpec<I, S>): void {
   if (parentPort === null) {
@@ -95,7 +80,7 @@ export function hostWorker<I, S>(spec: WorkerHostSpec<I, S>): void {
   const port: MessagePort = parentPort;
   const data = workerData as WorkerData<I>;
   const hooks: WorkerTestHooks = data.testHooks ?? {};
-  if (data.nice !== undefined) applyNice(data.nice);
+  if (data.nice !== undefined) setThreadNice(data.nice);
   const post = (event: unknown): void => send(port, { kind: 'event', event });
   // Asked to stop while inside a native call: end the thread as soon as the last one returned (JavaScript only
   // from here on, and no new native call can start).

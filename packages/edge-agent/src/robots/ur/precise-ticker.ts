@@ -10,7 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface TickerOptions {
   readonly periodMs: number;
-  /** Event-loop sleep ends this long before the deadline (ms). Default 1.2 (timers wake up to ~1 ms late). */
+  /**
+   * How the thread sleeps between ticks. `wait` (default): one non-blocking turn of the event loop for pending
+   * I/O, then `Atomics.wait` until the deadline (futex: wakes within tens of µs). `timers`: an event-loop timer
+   * until `spinMarginMs` before the deadline, then `Atomics.wait` (I/O is handled during the timer sleep).
+   */
+  readonly sleep?: 'wait' | 'timers';
+  /** `timers`: the timer sleep ends this long before the deadline (ms). Default 1.2 (timers wake ~1 ms late). */
   readonly spinMarginMs?: number;
   /** Called on each deadline with its start time (ms); its duration delays nothing but itself. */
   readonly onTick: (startMs: number) => void;
@@ -45,10 +51,15 @@ export class PreciseTicker {
     const now = this.#o.now ?? (() => performance.now());
     const period = this.#o.periodMs;
     const margin = this.#o.spinMarginMs ?? 1.2;
+    const mode = this.#o.sleep ?? 'wait';
     let next = now() + period;
     while (this.#running) {
+      // Pending I/O (RTDE outputs, messages) is handled here without blocking: an immediate runs after one
+      // non-blocking poll of the event loop.
+      await new Promise<void>((r) => setImmediate(r));
+      if (!this.#running) break;
       let remaining = next - now();
-      if (remaining > margin) {
+      if (mode === 'timers' && remaining > margin) {
         await sleep(remaining - margin);
         if (!this.#running) break;
         remaining = next - now();
@@ -63,8 +74,6 @@ export class PreciseTicker {
         next += skip * period;
         this.#o.onSkip?.(skip);
       }
-      // Let I/O run even when the tick took the whole period.
-      if (next - now() <= margin) await new Promise<void>((r) => setImmediate(r));
     }
   }
 }

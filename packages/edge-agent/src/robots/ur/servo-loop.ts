@@ -3,7 +3,7 @@
  * controller's rate (500 Hz e-Series, 125 Hz CB3):
  * 1. faults from the newest RTDE outputs (safety mode and status bits, robot mode, program state, link age);
  * 2. the setpoint: the loop's newest gated command, interpolated linearly from where the previous one left off
- *    over the policy loop's period (openpi UR5/DROID policies run at 15–20 Hz, the arm wants a target every cycle);
+ *    over the policy loop's period, the first step on the cycle that picks it up (openpi UR5/DROID policies run at 15–20 Hz, the arm wants a target every cycle);
  * 3. the setpoint through a SafetyGate with this rate's per-cycle limits (same joint limits and speeds as the
  *    loop's gate) → servo targets, or a hold (mode word HOLD: the program stops the arm where it is);
  * 4. one RTDE input package: 6 targets, the keepalive (bumped every cycle: the program's watchdog) and the mode.
@@ -141,6 +141,7 @@ export class CycleStats {
     cycles: number;
     missed: number;
     jitterP50Ms: number;
+    jitterP90Ms: number;
     jitterP99Ms: number;
     jitterMaxMs: number;
     maxWorkMs: number;
@@ -152,6 +153,7 @@ export class CycleStats {
       cycles: this.cycles,
       missed: this.missed,
       jitterP50Ms: q(0.5),
+      jitterP90Ms: q(0.9),
       jitterP99Ms: q(0.99),
       jitterMaxMs: n === 0 ? 0 : (xs[n - 1] as number),
       maxWorkMs: this.maxWorkMs,
@@ -190,8 +192,11 @@ export class ServoLoop {
   moves = 0;
   holds = 0;
 
+  readonly #cycleMs: number;
+
   constructor(options: ServoLoopOptions) {
     this.#o = options;
+    this.#cycleMs = 1000 / options.safety.controlRateHz;
     this.#gate = new SafetyGate(options.safety, { clock: { now: options.now } });
   }
 
@@ -295,7 +300,8 @@ export class ServoLoop {
     let mode: number = SERVO_MODE.HOLD;
     const fresh = now - this.#lastCmdAt <= this.#o.commandStaleMs;
     if (this.#from !== null && cmd.mode === SERVO_MODE.SERVO && fresh && this.#armed && haveJoints) {
-      const a = Math.min(1, (now - this.#segStart) / this.#segMs);
+      // The cycle that picks a command up already takes the first step of its segment (no idle cycle).
+      const a = Math.min(1, (now - this.#segStart + this.#cycleMs) / this.#segMs);
       const target = new Float64Array(6);
       for (let k = 0; k < 6; k++) {
         const f = this.#from[k] as number;

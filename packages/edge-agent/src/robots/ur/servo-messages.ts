@@ -19,6 +19,8 @@ export interface ServoWorkerData {
   readonly commandStaleMs: number;
   /** Read only: no input recipe, nothing is ever sent. */
   readonly dryRun: boolean;
+  /** The thread's nice value to ask for (Linux; a negative one needs CAP_SYS_NICE). */
+  readonly threadNice?: number;
 }
 
 export interface SerializedError {
@@ -31,6 +33,7 @@ export interface ServoStats {
   readonly cycles: number;
   readonly missed: number;
   readonly jitterP50Ms: number;
+  readonly jitterP90Ms: number;
   readonly jitterP99Ms: number;
   readonly jitterMaxMs: number;
   readonly maxWorkMs: number;
@@ -46,7 +49,14 @@ export type ToServoWorker =
   | { type: 'close' };
 
 export type FromServoWorker =
-  | { type: 'ready'; version: ControllerVersion; servoHz: number; params: ServoProgramParams }
+  | {
+      type: 'ready';
+      version: ControllerVersion;
+      servoHz: number;
+      params: ServoProgramParams;
+      /** The thread's nice value in effect, null where it cannot be read. */
+      nice: number | null;
+    }
   | { type: 'error'; error: SerializedError }
   | { type: 'link-lost'; error: SerializedError }
   | { type: 'text'; message: TextMessage }

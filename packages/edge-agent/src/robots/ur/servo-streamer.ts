@@ -28,6 +28,11 @@ export interface ServoStreamerOptions {
   /** No command from the loop for this long → hold. Default 250 ms. */
   readonly commandStaleMs?: number;
   readonly dryRun?: boolean;
+  /**
+   * Nice value of the servo thread (Linux). Default −10: ahead of the control loop, the policy worker (+10) and
+   * anything else, where the process may (root / CAP_SYS_NICE); otherwise it keeps the process's.
+   */
+  readonly threadNice?: number;
   /** The controller's text messages (program errors, protective stop reasons). */
   readonly onText?: (m: TextMessage) => void;
   /** The RTDE link ended. */
@@ -43,6 +48,8 @@ export class ServoStreamer {
   readonly version: ControllerVersion;
   readonly servoHz: number;
   readonly params: ServoProgramParams;
+  /** The servo thread's nice value in effect (null: unknown). */
+  readonly nice: number | null;
   readonly #worker: Worker;
   readonly #replies = new Map<number, (m: FromServoWorker) => void>();
   #nextId = 1;
@@ -60,6 +67,7 @@ export class ServoStreamer {
     this.version = ready.version;
     this.servoHz = ready.servoHz;
     this.params = ready.params;
+    this.nice = ready.nice;
     this.#exited = exited;
   }
 
@@ -81,6 +89,7 @@ export class ServoStreamer {
         linkTimeoutMs: o.linkTimeoutMs ?? 100,
         commandStaleMs: o.commandStaleMs ?? 250,
         dryRun: o.dryRun ?? false,
+        threadNice: o.threadNice ?? -10,
       },
     });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { OpenpiEdgeError } from '@openpi-edge/client';
+import { setThreadNice } from '../../inference/thread-nice.js';
 import { applySafetyOverrides } from '../../safety/config.js';
 import { PreciseTicker } from './precise-ticker.js';
 import { RtdeClient } from './rtde/rtde-client.js';
@@ -24,6 +25,8 @@ function errorOf(e: unknown): { code: string; message: string; context: Record<s
 }
 
 async function main(): Promise<void> {
+  // Ahead of the rest of the process where allowed (root / CAP_SYS_NICE), like ur_rtde's rt_priority.
+  const nice = data.threadNice === undefined ? null : setThreadNice(data.threadNice);
   const shared = new ServoShared(data.buffer);
   const client = await RtdeClient.connect({
     host: data.host,
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
     version: client.version,
     servoHz,
     params,
+    nice,
   });
   port.on('message', (m: ToServoWorker) => {
     switch (m.type) {
