@@ -94,8 +94,9 @@ describe('ServoLoop (one controller cycle)', () => {
       expect(step).toBeLessThanOrEqual(Math.PI * 0.002 + 1e-12);
     }
     expect(j0.at(-1)).toBeCloseTo(0.1, 12);
-    // Linear: halfway through the period, halfway there (the first cycle starts the segment).
-    expect(j0[12]).toBeCloseTo(0.1 * (24 / 50), 6);
+    // Linear, the first step on the first cycle: after 13 cycles (26 ms of 50) 26/50 of the way.
+    expect(j0[0]).toBeCloseTo(0.1 * (2 / 50), 6);
+    expect(j0[12]).toBeCloseTo(0.1 * (26 / 50), 6);
   });
 
   it('rate-limits a far target per cycle at the servo rate', () => {
