@@ -11,6 +11,7 @@
 import { type Obs, OpenpiEdgeError } from '@openpi-edge/client';
 import type { SafeCommand } from '../../safety/gate.js';
 import { checkTarget } from '../../safety/move-plan.js';
+import { resolveCameras } from '../camera-config.js';
 import { DynamixelError } from '../dynamixel/errors.js';
 import type {
   Robot,
@@ -58,51 +59,16 @@ export function resolveAlohaCameras(
   required: readonly string[],
 ): Record<AlohaCameraName, AlohaCameraConfig> {
   const transport = config.transport ?? ALOHA_CONFIG_DEFAULTS.transport;
-  const gen = { ...ALOHA_CONFIG_DEFAULTS.generatedCameras, ...defined(config.generatedCameras) };
-  const out = {} as Record<AlohaCameraName, AlohaCameraConfig>;
-  for (const name of ALOHA_CAMERA_NAMES) {
-    const given = config.cameras?.[name];
-    const isRequired = required.includes(name);
-    let spec: AlohaCameraConfig | undefined = given;
-    if (spec === undefined) {
-      if (transport === 'emulator') spec = { kind: 'generated', ...gen };
-      else if (transport === 'ros2') spec = { kind: 'ros2' };
-      else if (!isRequired) spec = { kind: 'none' };
-    }
-    if (spec === undefined) {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `ALOHA camera ${name}: the serial transport has no default camera; give its source, e.g. ` +
-          `--camera ${name}=/dev/video0 (a V4L2 webcam), or --camera ${name}=testsrc for a bench test`,
-        { what: 'camera', camera: name, transport },
-      );
-    }
-    if (spec.kind === 'generated' && transport !== 'emulator') {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `ALOHA camera ${name}: generated frames belong to the emulator, not the ${transport} transport; ` +
-          'configure a V4L2 device or a ROS 2 topic',
-        { what: 'camera', camera: name, transport, kind: 'generated' },
-      );
-    }
-    if (spec.kind === 'generated') spec = { ...spec, ...gen, ...defined(spec) };
-    if (spec.kind === 'none' && isRequired) {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `ALOHA camera ${name} is required by the watchdog (safety.watchdog.requiredCameras) and cannot be none`,
-        { what: 'camera', camera: name, required },
-      );
-    }
-    if (spec.kind === 'ros2' && transport !== 'ros2') {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `ALOHA camera ${name}: ROS 2 image topics need the ros2 transport (got ${transport})`,
-        { what: 'camera', camera: name, transport },
-      );
-    }
-    out[name] = spec;
-  }
-  return out;
+  return resolveCameras({
+    robot: 'ALOHA',
+    names: ALOHA_CAMERA_NAMES,
+    given: config.cameras,
+    transport,
+    emulated: transport === 'emulator',
+    ros2: transport === 'ros2',
+    required,
+    generated: { ...ALOHA_CONFIG_DEFAULTS.generatedCameras, ...defined(config.generatedCameras) },
+  });
 }
 
 function cameraSpec(c: AlohaCameraConfig): AlohaCameraSpec {

@@ -4,7 +4,7 @@
  * "UR5 / UR5e".
  */
 import { z } from 'zod';
-import { AlohaCameraConfigSchema } from '../aloha/config.js';
+import { CameraConfigSchema, cameraSize } from '../camera-config.js';
 
 /** openpi's UR5 camera names, in observation order. */
 export const UR5_CAMERAS = ['base_rgb', 'wrist_rgb'] as const;
@@ -16,11 +16,6 @@ export const UR5_HOME_POSE: readonly number[] = [0, -1.57, 1.57, -1.57, -1.57, 0
 const positiveInt = z.number().int().positive();
 const port = z.number().int().min(0).max(65535);
 const pose = z.array(z.number()).length(6);
-const size = {
-  width: positiveInt.optional(),
-  height: positiveInt.optional(),
-  fps: z.number().positive().optional(),
-};
 
 export const Ur5ConfigSchema = z
   .object({
@@ -79,9 +74,9 @@ export const Ur5ConfigSchema = z
       .strict()
       .optional(),
     /** Per camera (`base_rgb`, `wrist_rgb`): generated (emulator only), v4l2, testsrc, ros2, none. */
-    cameras: z.partialRecord(z.enum(UR5_CAMERAS), AlohaCameraConfigSchema).optional(),
+    cameras: z.partialRecord(z.enum(UR5_CAMERAS), CameraConfigSchema).optional(),
     /** Size and rate of generated (emulator) cameras. Default 640 x 480 at 30 Hz. */
-    generatedCameras: z.object(size).strict().optional(),
+    generatedCameras: z.object(cameraSize).strict().optional(),
     /** Home pose of the reset (6 rad, inside the limits). */
     homePose: pose.optional(),
     /** Shortest duration of the home move (ms). Default 2000. */

@@ -15,13 +15,13 @@
  */
 import { ndarray, type Obs, OpenpiEdgeError } from '@openpi-edge/client';
 import { DEMO_BUNDLE_UR5 } from '../../config/demo-bundles.js';
-import { buildCamera, type CameraSpec } from '../../io/cameras/build-camera.js';
+import { buildCamera } from '../../io/cameras/build-camera.js';
 import type { CameraSource } from '../../io/cameras/camera-source.js';
 import type { Ros2Context, Ros2Node } from '../../ros2/surface.js';
 import { applySafetyOverrides, type SafetyConfig } from '../../safety/config.js';
 import { assertSafeCommand, type SafeCommand } from '../../safety/gate.js';
 import { checkTarget } from '../../safety/move-plan.js';
-import { type AlohaCameraConfig, parseCameraFlag } from '../aloha/config.js';
+import { type CameraConfig, parseCameraFlag, resolveCameras } from '../camera-config.js';
 import type {
   ResetSegment,
   Robot,
@@ -75,49 +75,19 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Each camera's source for the transport (generated frames only with the emulator; required ones never none). */
-export function resolveUr5Cameras(config: Ur5Config): Record<Ur5Camera, AlohaCameraConfig> {
+/** Each camera's source for the transport (generated frames only with the emulator; both cameras required). */
+export function resolveUr5Cameras(config: Ur5Config): Record<Ur5Camera, CameraConfig> {
   const transport = config.transport ?? UR5_CONFIG_DEFAULTS.transport;
-  const gen = { ...UR5_CONFIG_DEFAULTS.generatedCameras, ...defined(config.generatedCameras) };
-  const out = {} as Record<Ur5Camera, AlohaCameraConfig>;
-  for (const name of UR5_CAMERAS) {
-    let spec: AlohaCameraConfig | undefined = config.cameras?.[name];
-    if (spec === undefined) {
-      if (transport === 'emulator') spec = { kind: 'generated', ...gen };
-      else if (transport === 'ros2') spec = { kind: 'ros2' };
-    }
-    if (spec === undefined) {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `UR5 camera ${name}: the ${transport} transport has no default camera; give its source, e.g. ` +
-          `--camera ${name}=/dev/video0 (a V4L2 webcam), ros2:<topic>, or testsrc for a bench test`,
-        { what: 'camera', camera: name, transport },
-      );
-    }
-    if (spec.kind === 'generated' && transport !== 'emulator') {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `UR5 camera ${name}: generated frames belong to the emulator, not the ${transport} transport`,
-        { what: 'camera', camera: name, transport, kind: 'generated' },
-      );
-    }
-    if (spec.kind === 'generated') spec = { ...gen, ...defined(spec), kind: 'generated' };
-    if (spec.kind === 'none') {
-      throw new OpenpiEdgeError('CONFIG_MISMATCH', `UR5 camera ${name} is required by openpi's UR5 layout`, {
-        what: 'camera',
-        camera: name,
-      });
-    }
-    if (spec.kind === 'ros2' && transport !== 'ros2') {
-      throw new OpenpiEdgeError(
-        'CONFIG_MISMATCH',
-        `UR5 camera ${name}: ROS 2 image topics need the ros2 transport (got ${transport})`,
-        { what: 'camera', camera: name, transport },
-      );
-    }
-    out[name] = spec;
-  }
-  return out;
+  return resolveCameras({
+    robot: 'UR5',
+    names: UR5_CAMERAS,
+    given: config.cameras,
+    transport,
+    emulated: transport === 'emulator',
+    ros2: transport === 'ros2',
+    required: UR5_CAMERAS,
+    generated: { ...UR5_CONFIG_DEFAULTS.generatedCameras, ...defined(config.generatedCameras) },
+  });
 }
 
 /** What the emulator transport started (tests reach the controller and gripper emulators through it). */
@@ -317,27 +287,14 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
     flagsToConfig(v: FlagValues) {
       const str = (k: string): string | undefined =>
         typeof v[k] === 'string' ? (v[k] as string) : undefined;
-      const cameras: Partial<Record<Ur5Camera, AlohaCameraConfig>> = {};
+      const cameras: Partial<Record<Ur5Camera, CameraConfig>> = {};
       const per = v.camera;
       for (const item of Array.isArray(per) ? per : typeof per === 'string' ? [per] : []) {
-        const eq = item.indexOf('=');
-        const name = item.slice(0, eq);
-        if (eq < 0 || !(UR5_CAMERAS as readonly string[]).includes(name)) {
-          throw new OpenpiEdgeError(
-            'BAD_ARGUMENT',
-            `--camera ${item}: expected <name>=<source> with name one of ${UR5_CAMERAS.join(', ')}`,
-            { option: 'camera', value: item },
-          );
-        }
         try {
-          // The source syntax is shared with ALOHA's flag; parse it under one of ALOHA's names.
-          const [, spec] = parseCameraFlag(`cam_high=${item.slice(eq + 1)}`);
-          cameras[name as Ur5Camera] = spec;
+          const [name, spec] = parseCameraFlag(item, UR5_CAMERAS);
+          cameras[name] = spec;
         } catch (e) {
-          throw new OpenpiEdgeError('BAD_ARGUMENT', (e as Error).message.replace('cam_high=', `${name}=`), {
-            option: 'camera',
-            value: item,
-          });
+          throw new OpenpiEdgeError('BAD_ARGUMENT', (e as Error).message, { option: 'camera', value: item });
         }
       }
       const servoHz = num(v, 'servo-hz');
@@ -522,7 +479,7 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
         const cameraDescriptions: Record<string, string> = {};
         for (const name of UR5_CAMERAS) {
           const c = cams[name];
-          const source = buildCamera(name, c as CameraSpec, {
+          const source = buildCamera(name, c, {
             clock: options.clock,
             node: ros2?.node,
             defaultTopic: ur5ImageTopic,

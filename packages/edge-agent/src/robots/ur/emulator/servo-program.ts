@@ -11,29 +11,32 @@
  * input_int_register_<modeRegister>: 1 servo to input_double_register_<targetRegister>..+5 (state 1); 0 hold where
  * it is and keep running (state 2); 2 stop and end (state 4). The state register is 0 until the first step ran.
  */
+import {
+  checkServoParams,
+  SERVO_STATE as DRIVER_STATE,
+  SERVO_PROGRAM_HEADER,
+  type ServoProgramParams,
+} from '../servo-program.js';
 import type { EmulatedProgram, ProgramHost } from './program.js';
 
-export const SERVO_PROGRAM_MARKER = '# openpi-edge-servo ';
+/** The header line's prefix (the driver's, servo-program.ts). */
+export const SERVO_PROGRAM_MARKER = SERVO_PROGRAM_HEADER;
 
-export const SERVO_STATE = { STARTING: 0, SERVOING: 1, HOLDING: 2, WATCHDOG: 3, STOPPED: 4 } as const;
+/** The program's state register values (the driver's SERVO_STATE under the emulator's names). */
+export const SERVO_STATE = {
+  STARTING: DRIVER_STATE.NOT_STARTED,
+  SERVOING: DRIVER_STATE.SERVOING,
+  HOLDING: DRIVER_STATE.HOLDING,
+  WATCHDOG: DRIVER_STATE.WATCHDOG,
+  STOPPED: DRIVER_STATE.ENDED,
+} as const;
 
-export interface ServoProgramHeader {
-  readonly version: 1;
-  /** Step (s), servoj lookahead time (s), servoj gain, keepalive watchdog (s). */
-  readonly steptime: number;
-  readonly lookahead: number;
-  readonly gain: number;
-  readonly watchdog: number;
-  /** Register indices (0..47): doubles from targetRegister, ints for keepalive/mode, output int for state. */
-  readonly targetRegister: number;
-  readonly keepaliveRegister: number;
-  readonly modeRegister: number;
-  readonly stateRegister: number;
-  /** stopj deceleration (rad/s²) for holds, the watchdog and ending; optional, default 4. */
+/** The header's parameters; `deceleration` (stopj, rad/s²) may be left out (4). */
+export type ServoProgramHeader = Omit<ServoProgramParams, 'deceleration'> & {
   readonly deceleration?: number;
-}
+};
 
-/** Parses the header line; a string says what is wrong. */
+/** Parses the header line with the driver's own checks; a string says what is wrong. */
 export function parseServoHeader(line: string): ServoProgramHeader | string {
   if (!line.startsWith(SERVO_PROGRAM_MARKER))
     return `header does not start with '${SERVO_PROGRAM_MARKER.trim()}'`;
@@ -46,20 +49,22 @@ export function parseServoHeader(line: string): ServoProgramHeader | string {
   if (typeof raw !== 'object' || raw === null) return 'header JSON is not an object';
   const h = raw as Record<string, unknown>;
   if (h.version !== 1) return `header version ${String(h.version)} (the emulator knows 1)`;
-  for (const k of ['steptime', 'lookahead', 'gain', 'watchdog'] as const) {
-    const v = h[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      return `header ${k} must be a positive number`;
+  for (const k of [
+    'steptime',
+    'lookahead',
+    'gain',
+    'watchdog',
+    'targetRegister',
+    'keepaliveRegister',
+    'modeRegister',
+    'stateRegister',
+  ] as const) {
+    if (typeof h[k] !== 'number') return `header ${k} must be a number`;
   }
-  if (h.deceleration !== undefined && !(typeof h.deceleration === 'number' && h.deceleration > 0)) {
-    return 'header deceleration must be a positive number';
-  }
-  for (const k of ['targetRegister', 'keepaliveRegister', 'modeRegister', 'stateRegister'] as const) {
-    const v = h[k];
-    const max = k === 'targetRegister' ? 42 : 47;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-      return `header ${k} must be an integer register 0..${max}`;
-    }
+  try {
+    checkServoParams({ deceleration: 4, ...(h as unknown as ServoProgramHeader) } as ServoProgramParams);
+  } catch (e) {
+    return `header ${(e as Error).message.replace(/^servo program: /, '')}`;
   }
   return h as unknown as ServoProgramHeader;
 }
