@@ -185,6 +185,13 @@ export type {
   AlohaTransportCapabilities,
 } from './robots/aloha/transport.js';
 export {
+  type CameraConfig,
+  CameraConfigSchema,
+  parseCameraSource,
+  type ResolveCamerasOptions,
+  resolveCameras,
+} from './robots/camera-config.js';
+export {
   type BusStats,
   DynamixelBus,
   type DynamixelBusOptions,
@@ -303,8 +310,97 @@ export type {
 } from './robots/interface.js';
 export { mergeSection } from './robots/merge-section.js';
 export { BUILTIN_ROBOTS, findRobot } from './robots/registry.js';
+export { RobotiqEmulator, type RobotiqEmulatorOptions } from './robots/robotiq/emulator.js';
+export {
+  type ActivateOptions,
+  type MoveTarget,
+  RobotiqGripper,
+  type RobotiqGripperOptions,
+} from './robots/robotiq/gripper.js';
+export {
+  ROBOTIQ_BAUD_RATE,
+  ROBOTIQ_SLAVE_ID,
+  type RobotiqFault,
+  type RobotiqStatus,
+} from './robots/robotiq/registers.js';
+export { type EmulatedRobotiq, emulateRobotiqOnPty, serveRobotiqOnPort } from './robots/robotiq/serve-pty.js';
 export { type SafetyRobot, safetyConfigFor } from './robots/safety-defaults.js';
-export { UR5_SAFETY_DEFAULTS } from './robots/ur5/safety-defaults.js';
+export {
+  type BringUpOptions,
+  bringUp,
+  DashboardClient,
+  type DashboardConnectOptions,
+} from './robots/ur/dashboard-client.js';
+export {
+  UR_DEFAULT_PORTS as UR_EMULATOR_DEFAULT_PORTS,
+  UrControllerEmulator,
+  type UrEmulatorOptions,
+  type UrEmulatorPort,
+  type UrEmulatorSnapshot,
+  type UrTargetListener,
+} from './robots/ur/emulator/emulator.js';
+export { startUrEmulatorThread, type UrEmulatorThread } from './robots/ur/emulator/emulator-thread.js';
+export {
+  type ControllerVersion,
+  RTDE_PACKAGE,
+  RtdeFramer,
+  type TextMessage as RtdeTextMessage,
+} from './robots/ur/rtde/codec.js';
+export { RtdeClient, type RtdeClientOptions, type RtdeRecipe } from './robots/ur/rtde/rtde-client.js';
+export {
+  ROBOT_MODE,
+  RTDE_INPUT_TYPES,
+  RTDE_OUTPUT_TYPES,
+  type RtdeType,
+  type RtdeValue,
+  RUNTIME_STATE,
+  SAFETY_MODE,
+} from './robots/ur/rtde/types.js';
+export type { ServoStats } from './robots/ur/servo-messages.js';
+export {
+  DEFAULT_SERVO_PARAMS,
+  SERVO_MODE,
+  SERVO_STATE,
+  type ServoProgramParams,
+  servoProgram,
+} from './robots/ur/servo-program.js';
+export { ARM_FAULT, type ArmFaultName, type ArmState } from './robots/ur/servo-shared.js';
+export {
+  type BringUpStep,
+  UR_DEFAULT_PORTS,
+  UrArm,
+  type UrArmOptions,
+  type UrPorts,
+} from './robots/ur/ur-arm.js';
+export type { Ur5ArmLink } from './robots/ur5/arm-link.js';
+export {
+  UR5_CAMERAS,
+  UR5_CONFIG_DEFAULTS,
+  UR5_HOME_POSE,
+  type Ur5Camera,
+  type Ur5Config,
+  Ur5ConfigSchema,
+} from './robots/ur5/config.js';
+export {
+  NoGripper,
+  RobotiqLink,
+  type RobotiqLinkOptions,
+  type Ur5GripperLink,
+} from './robots/ur5/gripper-link.js';
+export {
+  resolveUr5Cameras,
+  UR5_GRIPPER_OPEN,
+  UR5_JOINTS,
+  UR5_LAYOUT,
+  type Ur5EmulatedCell,
+  type Ur5Plugin,
+  type Ur5PluginExtras,
+  Ur5Robot,
+  ur5ImageTopic,
+  ur5Plugin,
+} from './robots/ur5/plugin.js';
+export { UR_ROS2_TYPES, Ur5Ros2Arm, type Ur5Ros2ArmOptions } from './robots/ur5/ros2-arm.js';
+export { armSafety, UR5_SAFETY_DEFAULTS } from './robots/ur5/safety-defaults.js';
 export {
   AGENT_ROS2_TYPES,
   AgentRos2Topics,
