@@ -3,10 +3,12 @@
  * - aloha_real: `runAlohaReal` against an in-process WebsocketPolicyServer serving the demo π0 OnnxPolicy
  *   (real websocket, real ONNX model, the ALOHA plugin's emulated arms behind a SafetyGate);
  * - libero: `runLibero` over a real websocket against a deterministic policy that checks the LIBERO request layout;
- * - ur5: the app's own UR5e plugin (examples/ur5/ur5-plugin.ts) run by EdgeAgent on its simulated driver: `runUr5`
- *   with a deterministic local policy that pushes past the UR5 limits, a scripted policy with a protective stop
- *   mid-run, and the demo (ALOHA) bundle refused at start-up.
+ * - ur5: `runUr5` over the package's UR5 driver on the UR controller emulator (its own thread, reached through the
+ *   dashboard, the script port and RTDE like a real arm; a Robotiq emulator on a pty): a policy that pushes past the
+ *   UR5 limits, a protective stop mid-run resumed through the app's `onRobotFault` path, a dry run, the demo ALOHA
+ *   bundle refused at start-up. Real clock; counts and states only, no timing.
  */
+import { PassThrough } from 'node:stream';
 import {
   type BasePolicy,
   isNDArray,
@@ -19,22 +21,22 @@ import {
 import { WebsocketPolicyServer } from '@openpi-edge/client/node';
 import {
   DEMO_BUNDLE_DIR,
-  EdgeAgent,
   type GateDecision,
   OnnxPolicy,
   perTickLimits,
-  resolveConfig,
+  type RobotFault,
   safetyConfigFor,
+  UR5_SAFETY_DEFAULTS,
 } from '@openpi-edge/edge-agent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAlohaReal } from '../examples/aloha_real/aloha-real.js';
 import { parseAlohaRealArgs } from '../examples/aloha_real/main.js';
 import { LIBERO_DUMMY_ACTION, quat2axisangle, runLibero } from '../examples/libero/libero.js';
 import { parseLiberoArgs } from '../examples/libero/main.js';
-import { parseUr5Args } from '../examples/ur5/main.js';
-import { runUr5 } from '../examples/ur5/ur5.js';
-import { type SimulatedUr5Driver, UR5_HOME_POSE } from '../examples/ur5/ur5-driver.js';
-import { type Ur5Robot, ur5Plugin } from '../examples/ur5/ur5-plugin.js';
+import { parseUr5Args, TerminalOperator } from '../examples/ur5/main.js';
+import { runUr5, type Ur5FaultEvent, type Ur5Options } from '../examples/ur5/ur5.js';
+// Not exported by the package's index (yet): the plugin's robot type, for its emulator handle.
+import type { Ur5Robot } from '../packages/edge-agent/src/robots/ur5/plugin.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -219,10 +221,51 @@ describe('examples/libero', () => {
   });
 });
 
+const until = async (what: string, p: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> => {
+  const t0 = Date.now();
+  while (!(await p())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+/** The robot of a running `runUr5` and its emulated controller, from `onReady`. */
+function readyProbe(): {
+  onReady: NonNullable<Ur5Options['onReady']>;
+  ready: Promise<{ robot: Ur5Robot; controller: NonNullable<Ur5Robot['emulated']>['controller'] }>;
+} {
+  let resolve!: (x: { robot: Ur5Robot; controller: NonNullable<Ur5Robot['emulated']>['controller'] }) => void;
+  const ready = new Promise<{
+    robot: Ur5Robot;
+    controller: NonNullable<Ur5Robot['emulated']>['controller'];
+  }>((r) => {
+    resolve = r;
+  });
+  return {
+    ready,
+    onReady: (_report, agent) => {
+      const robot = agent.robot as Ur5Robot;
+      const controller = robot.emulated?.controller;
+      if (controller === undefined) throw new Error('no emulator');
+      resolve({ robot, controller });
+    },
+  };
+}
+
+/** Each of the 6 arm joints inside the UR5 limits. */
+function expectInsideArmLimits(q: readonly number[]): void {
+  q.forEach((x, j) => {
+    const lim = UR5_SAFETY_DEFAULTS.joints[j];
+    if (lim === undefined) throw new Error(`no limit for joint ${j}`);
+    expect(x).toBeGreaterThanOrEqual(lim.min);
+    expect(x).toBeLessThanOrEqual(lim.max);
+  });
+}
+
 describe('examples/ur5', () => {
-  it('runUr5: every motion of an over-eager policy (and both home moves) passes the gate; the driver gets exactly the gate commands', async () => {
+  it('runUr5 on the emulator: an over-eager policy is gated; every target the controller got is inside the limits', async () => {
     const seen: Obs[] = [];
-    // Each row asks for 0.3 rad more per joint than the last (2× the 20 Hz per-tick limit), gripper past 1;
+    // Each row asks for 0.3 rad more per joint than the last (2× the 20 Hz per-tick step), gripper past 1;
     // row 7 onward take the elbow past π + 0.5 (rejected).
     const eager: BasePolicy = {
       infer: async (obs) => {
@@ -238,23 +281,29 @@ describe('examples/ur5', () => {
       reset: () => {},
     };
     const decisions: { d: GateDecision; phase: 'step' | 'reset' }[] = [];
-    const { policy: _p, ...flags } = parseUr5Args([
-      '--policy',
-      'ws://localhost:8000',
-      '--max-episode-steps',
-      '40',
-    ]);
+    const targets: number[][] = [];
+    let off = (): void => {};
     const r = await runUr5({
-      ...flags,
+      ...parseUr5Args(['--max-episode-steps', '40']),
       policy: { kind: 'policy', policy: eager },
       homeMs: 300,
+      warn: () => {},
+      onReady: (_report, agent) => {
+        const controller = (agent.robot as Ur5Robot).emulated?.controller;
+        if (controller === undefined) throw new Error('no emulator');
+        off = controller.onTarget((q) => targets.push([...q]));
+      },
       onDecision: (d, phase) => decisions.push({ d, phase }),
     });
+    off();
     expect(r.config.robot).toBe('ur5');
+    expect(r.config.robotConfig).toMatchObject({ transport: 'emulator', gripper: 'robotiq' });
     expect([r.config.controlHz, r.config.actionHorizon, r.config.maxSteps]).toEqual([20, 10, 40]);
+    expect(r.report.bringUp.join('\n')).toMatch(/servo program: running/);
     expect(r.summary.run.totalSteps).toBe(40);
-    // The start-up check's inference, then one request per 10 steps (sync broker, horizon 10).
-    expect(seen).toHaveLength(5);
+    expect(r.resumes).toBe(0);
+    // The start-up check's inference and at least one per chunk: openpi's UR5 observation layout each time.
+    expect(seen.length).toBeGreaterThanOrEqual(2);
     for (const obs of seen) {
       expect(Object.keys(obs).sort()).toEqual(['base_rgb', 'gripper', 'joints', 'prompt', 'wrist_rgb']);
       expect([arr(obs, 'joints').dtype, arr(obs, 'joints').shape]).toEqual(['float32', [6]]);
@@ -264,51 +313,44 @@ describe('examples/ur5', () => {
       }
       expect(obs.prompt).toBe('pick up the cube');
     }
-    const config = safetyConfigFor('ur5', { controlRateHz: 20 });
-    const step = perTickLimits(config);
-    const steps = decisions.filter((x) => x.phase === 'step');
-    expect(steps).toHaveLength(40);
+    // The gate clamped and rate-limited the moves and held on the rejected rows.
     const c = r.summary.gate;
     expect(c.moves).toBeGreaterThan(0);
     expect(c.rateLimited).toBeGreaterThan(0);
     expect(c.holds).toBeGreaterThan(0);
-    // The home moves (before and after the episode) went through the gate too, and arrived.
-    const resets = decisions.filter((x) => x.phase === 'reset');
-    expect(resets.length).toBeGreaterThan(0);
-    expect(resets.every((x) => x.d.kind === 'move')).toBe(true);
-    const home = decisions[decisions.findIndex((x) => x.phase === 'step') - 1]?.d.command;
-    expect(Array.from(home ?? [])).toEqual([...UR5_HOME_POSE, 0]);
-    expect(Array.from(decisions.at(-1)?.d.command ?? [])).toEqual([...UR5_HOME_POSE, 0]);
-    // Nothing reached the driver but the gate's commands, in order (moves and the holds' re-sends).
-    const sent = decisions
-      .filter((x) => x.d.command !== null)
-      .map((x) => Array.from(x.d.command as Float64Array));
-    const driver = r.robot.driver as SimulatedUr5Driver;
-    expect(driver.commands).toEqual(sent.map((x) => x.slice(0, 6)));
-    expect(driver.gripperCommands).toEqual(sent.map((x) => x[6]));
+    expect(c.faults.ACTION_OUT_OF_RANGE).toBeGreaterThan(0);
+    const steps = decisions.filter((x) => x.phase === 'step');
+    expect(steps).toHaveLength(40);
+    expect(decisions.some((x) => x.phase === 'reset')).toBe(true);
+    // Every command the gate let through (policy ticks and home moves): inside the limits, gripper included; the
+    // policy's ticks at most one per-tick step apart.
+    const config = safetyConfigFor('ur5', { controlRateHz: 20 });
+    const step = perTickLimits(config);
     let prev: number[] | undefined;
-    for (const x of steps) {
-      if (x.d.command === null) continue;
+    for (const x of decisions) {
+      if (x.d.kind !== 'move') continue;
       const cmd = Array.from(x.d.command);
       config.joints.forEach((j, i) => {
         expect(cmd[i]).toBeGreaterThanOrEqual(j.min);
         expect(cmd[i]).toBeLessThanOrEqual(j.max);
-        if (prev !== undefined) {
-          expect(Math.abs((cmd[i] as number) - (prev[i] as number))).toBeLessThanOrEqual(
-            (step[i] as number) + 1e-9,
-          );
-        }
       });
+      if (x.phase === 'step' && prev !== undefined) {
+        const last = prev;
+        cmd.forEach((v, i) => {
+          expect(Math.abs(v - (last[i] as number))).toBeLessThanOrEqual((step[i] as number) + 1e-9);
+        });
+      }
       prev = cmd;
     }
-  }, 60_000);
+    // What reached the controller (the servo stream, gated again per cycle): inside the limits, every one.
+    expect(targets.length).toBeGreaterThan(0);
+    for (const q of targets) expectInsideArmLimits(q);
+  }, 90_000);
 
-  it('EdgeAgent + the UR5 plugin + a scripted policy: moves within the limits; a protective stop mid-run holds (ROBOT_FAULT) and nothing new reaches the driver', async () => {
-    let infers = 0;
+  it('a protective stop mid-run holds (ROBOT_FAULT PROTECTIVE_STOP), nothing reaches the controller; the app resumes on the operator’s yes', async () => {
     // 50-row chunks near the measured pose: shoulder_pan +0.005 rad per row, the rest where they are, gripper 0.3.
     const scripted: BasePolicy = {
       infer: async (obs) => {
-        infers += 1;
         const q = arr(obs, 'joints').data as Float32Array;
         const data = new Float32Array(50 * 7);
         for (let r = 0; r < 50; r++) {
@@ -319,87 +361,188 @@ describe('examples/ur5', () => {
       },
       reset: () => {},
     };
-    const config = resolveConfig(
-      {},
-      { robot: 'ur5', controlHz: 20, maxSteps: 40, prompt: 'pick up the cube', ur5: { homeMs: 300 } },
-      [ur5Plugin],
-    );
-    const agent = await EdgeAgent.create(config, {
-      plugins: [ur5Plugin],
-      policy: { ...scripted, close: async () => {} },
-      warn: () => {},
-    });
-    cleanups.push(() => agent.close());
-    expect(agent.report.robot).toBe('ur5');
-    const robot = agent.robot as Ur5Robot;
-    const driver = robot.driver as SimulatedUr5Driver;
     const steps: GateDecision[] = [];
-    type StopMark = { step: number; commands: number; gripper: number; pose: readonly number[] };
-    let stop = null as StopMark | null;
-    let armed = false;
-    agent.environment.onDecision = (d, phase) => {
-      if (phase !== 'step') return;
-      steps.push(d);
-      if (steps.length === 20) armed = true;
-    };
-    // The controller goes into a protective stop at the first joint read after step 20 (the next tick's
-    // observation), so that read already reports it.
-    const readJoints = driver.readJoints.bind(driver);
-    driver.readJoints = async () => {
-      if (!armed || stop !== null) return readJoints();
-      driver.protectiveStop();
-      const j = await readJoints();
-      stop = {
-        step: steps.length,
-        commands: driver.commands.length,
-        gripper: driver.gripperCommands.length,
-        pose: j.positions,
-      };
-      return j;
-    };
-    const summary = await agent.run();
-    expect(summary.run.totalSteps).toBe(40);
-    expect(infers).toBeGreaterThan(1);
-    expect(stop).not.toBeNull();
-    const at = stop as unknown as StopMark;
-    // Before the stop the arm followed the policy, every command inside the limits.
-    const before = steps.slice(0, at.step);
-    expect(before.filter((d) => d.kind === 'move').length).toBeGreaterThan(0);
-    expect((at.pose[0] as number) - (UR5_HOME_POSE[0] as number)).toBeGreaterThan(0.01);
-    const limits = robot.safety.joints;
-    for (const cmd of [...driver.commands.map((q, i) => [...q, driver.gripperCommands[i] as number])]) {
-      limits.forEach((j, i) => {
-        expect(cmd[i]).toBeGreaterThanOrEqual(j.min);
-        expect(cmd[i]).toBeLessThanOrEqual(j.max);
-      });
-    }
-    // From the first tick after the stop: every decision a hold naming the robot fault.
-    const after = steps.slice(at.step);
-    expect(after.length).toBeGreaterThan(0);
-    for (const d of after) {
+    const asked: Ur5FaultEvent[] = [];
+    let atStop: { step: number; targets: number } | undefined;
+    let held: { decisions: GateDecision[]; targets: number; writesDuringFault: number } | undefined;
+    let answeredAt = -1;
+    const stop = new AbortController();
+    const probe = readyProbe();
+    const run = runUr5({
+      policy: { kind: 'policy', policy: scripted },
+      maxEpisodeSteps: 0,
+      homeMs: 300,
+      warn: () => {},
+      signal: stop.signal,
+      onReady: probe.onReady,
+      onDecision: (d, phase) => {
+        if (phase === 'step') steps.push(d);
+      },
+      // The operator: looks at the cell while the gate holds (20 more ticks), then answers yes.
+      onRobotFault: async (event) => {
+        asked.push(event);
+        const { robot, controller } = await probe.ready;
+        await until('the protective stop reported', () =>
+          robot.faults().some((f) => f.code === 'PROTECTIVE_STOP'),
+        );
+        atStop = { step: steps.length, targets: (await controller.snapshot()).targets };
+        await until('holds while stopped', () => steps.length >= (atStop?.step ?? 0) + 20);
+        held = {
+          decisions: steps.slice(atStop.step),
+          targets: (await controller.snapshot()).targets,
+          writesDuringFault: robot.writesDuringFault,
+        };
+        answeredAt = steps.length;
+        return 'unlock-and-resume' as const;
+      },
+    });
+    run.catch(() => stop.abort());
+    cleanups.push(async () => {
+      stop.abort();
+      await run.catch(() => undefined);
+    });
+    const { controller } = await probe.ready;
+    await until('moves before the stop', () => steps.filter((d) => d.kind === 'move').length >= 20);
+    await controller.injectProtectiveStop('examples test: collision');
+    await until('the answer', () => answeredAt >= 0);
+    await until(
+      'moves after the resume',
+      () => steps.slice(answeredAt).filter((d) => d.kind === 'move').length >= 10,
+    );
+    await until(
+      'targets after the resume',
+      async () => (await controller.snapshot()).targets > (held?.targets ?? 0),
+    );
+    stop.abort();
+    const r = await run;
+    // Asked once, about the protective stop; the answer resumed (dashboard unlock, servo program re-sent).
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.faults.map((f) => f.code)).toContain('PROTECTIVE_STOP');
+    expect(r.resumes).toBe(1);
+    // While it was open: every tick a hold naming the robot's protective stop, nothing new reached the controller,
+    // the gate's re-sends were not forwarded.
+    if (atStop === undefined || held === undefined) throw new Error('the hook did not run to its answer');
+    expect(held.decisions.length).toBeGreaterThanOrEqual(20);
+    for (const d of held.decisions) {
       expect(d.kind).toBe('hold');
-      if (d.kind === 'hold') expect(d.faults.map((f) => f.code)).toContain('ROBOT_FAULT');
+      if (d.kind === 'hold') {
+        expect(d.faults.some((f) => f.code === 'ROBOT_FAULT' && f.name === 'PROTECTIVE_STOP')).toBe(true);
+      }
     }
-    expect(summary.gate.faults.ROBOT_FAULT).toBeGreaterThanOrEqual(after.length);
-    // Nothing new reached the driver: the holds' re-sends were not forwarded, the final home move did not start.
-    expect(driver.commands).toHaveLength(at.commands);
-    expect(driver.gripperCommands).toHaveLength(at.gripper);
-    expect(driver.ignoredCommands).toBe(0);
-    expect(robot.writesDuringStop).toBeGreaterThan(0);
-    expect(agent.environment.lastResetOutcome?.kind).toBe('aborted');
-    expect((await driver.readJoints()).positions).toEqual(at.pose);
-  }, 60_000);
+    expect(held.targets).toBe(atStop.targets);
+    expect(held.writesDuringFault).toBeGreaterThan(0);
+    expect(r.summary.gate.robotFaults.PROTECTIVE_STOP).toBeGreaterThanOrEqual(20);
+    expect(r.summary.run.stopped).toBe(true);
+  }, 120_000);
 
-  it('the demo (ALOHA) bundle does not fit the UR5: start-up fails with CONFIG_MISMATCH naming the robot adapter', async () => {
+  it('--dry-run connects and reads, never moves: every tick holds (DRY_RUN), no target reaches the controller', async () => {
+    const targets: number[][] = [];
+    let off = (): void => {};
+    let infers = 0;
+    const r = await runUr5({
+      ...parseUr5Args(['--dry-run', '--max-episode-steps', '10']),
+      policy: {
+        kind: 'policy',
+        policy: {
+          infer: async (obs) => {
+            infers += 1;
+            const q = arr(obs, 'joints').data as Float32Array;
+            const data = new Float32Array(10 * 7);
+            for (let i = 0; i < 10; i++) data.set([...Array.from(q, (x) => x + 0.01), 0.5], i * 7);
+            return { actions: ndarray('float32', [10, 7], data) };
+          },
+          reset: () => {},
+        },
+      },
+      homeMs: 300,
+      warn: () => {},
+      onReady: (_report, agent) => {
+        off = (agent.robot as Ur5Robot).emulated?.controller.onTarget((q) => targets.push([...q])) ?? off;
+      },
+      onRobotFault: () => {
+        throw new Error('a dry run asks nothing');
+      },
+    });
+    off();
+    expect(r.config.robotConfig).toMatchObject({ dryRun: true });
+    expect(r.report.bringUp.join('\n')).toMatch(/read only/);
+    expect(r.report.bringUp.join('\n')).not.toMatch(/servo program: running/);
+    expect(r.summary.run.totalSteps).toBe(10);
+    expect(infers).toBeGreaterThanOrEqual(1);
+    expect(r.summary.gate.moves).toBe(0);
+    expect(r.summary.gate.robotFaults.DRY_RUN).toBeGreaterThanOrEqual(10);
+    expect(targets).toEqual([]);
+  }, 90_000);
+
+  it('the demo ALOHA bundle does not fit the UR5: CONFIG_MISMATCH naming the robot adapter, before anything moves', async () => {
+    let ready = false;
+    let decisions = 0;
     const options = parseUr5Args(['--bundle', DEMO_BUNDLE_DIR, '--max-episode-steps', '5']);
-    await expect(runUr5({ ...options, warn: () => {} })).rejects.toMatchObject({
+    await expect(
+      runUr5({
+        ...options,
+        warn: () => {},
+        onReady: () => {
+          ready = true;
+        },
+        onDecision: () => {
+          decisions += 1;
+        },
+      }),
+    ).rejects.toMatchObject({
       code: 'CONFIG_MISMATCH',
       message: expect.stringMatching(/robot adapter is 'aloha'.*ur5/),
       context: { what: 'robot adapter', expected: ['ur5'], got: 'aloha' },
     });
+    // No gate decision was ever made, so nothing moved (every motion is a gate decision).
+    expect([ready, decisions]).toEqual([false, 0]);
   }, 60_000);
 
-  it('parses its flags (defaults, ws URL, bundle) and rejects bad ones by name', () => {
+  it('the CLI operator (TerminalOperator): only a `y` typed at the question resumes; type-ahead is dropped; no / EOF end the run', async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const shown: string[] = [];
+    output.on('data', (b: Buffer) => shown.push(b.toString()));
+    const op = new TerminalOperator(input, output, () => {});
+    const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const fault = (code: string): RobotFault => ({ code, message: `${code} (test)`, atMs: 0 });
+    const run = new AbortController();
+    await tick();
+    input.write('y\n'); // typed ahead, before any fault: answers nothing
+    await tick();
+    let settled = false;
+    const first = op.ask({ faults: [fault('PROTECTIVE_STOP')], signal: run.signal }).finally(() => {
+      settled = true;
+    });
+    await tick();
+    expect(settled).toBe(false);
+    expect(shown.join('')).toMatch(
+      /PROTECTIVE_STOP: PROTECTIVE_STOP \(test\)[\s\S]*protective stop: unlock and resume\? \[y\/N\]/,
+    );
+    input.write('y\n');
+    await expect(first).resolves.toBe('unlock-and-resume');
+    // Not a protective stop: a plain resume (the operator cleared it); anything but y ends the run.
+    const second = op.ask({ faults: [fault('LINK_LOST')], signal: run.signal });
+    input.write('yes\n');
+    await expect(second).resolves.toBe('resume');
+    const third = op.ask({ faults: [fault('PROTECTIVE_STOP')], signal: run.signal });
+    input.write('\n');
+    await expect(third).resolves.toBe('stop');
+    // The run ending while the question is open cancels it (the answer is ignored then).
+    const fourth = op.ask({ faults: [fault('PROTECTIVE_STOP')], signal: run.signal });
+    run.abort();
+    await expect(fourth).resolves.toBe('hold');
+    // No operator input left: never resume.
+    input.end();
+    await tick();
+    await expect(
+      op.ask({ faults: [fault('PROTECTIVE_STOP')], signal: new AbortController().signal }),
+    ).resolves.toBe('stop');
+    op.close();
+  });
+
+  it('parses its flags (emulator and demo bundle by default, --ur-host selects rtde) and rejects bad ones by name', () => {
+    expect(parseUr5Args([])).toEqual({});
     expect(parseUr5Args(['--policy', 'ws://gpu-box'])).toEqual({
       policy: { kind: 'remote', url: 'ws://gpu-box:8000' },
     });
@@ -415,26 +558,50 @@ describe('examples/ur5', () => {
         '0',
         '--prompt',
         'stack',
+        '--gripper',
+        'none',
+        '--camera',
+        'base_rgb=generated',
       ]),
     ).toEqual({
       policy: { kind: 'bundle', dir: 'b' },
+      gripper: 'none',
+      cameras: { base_rgb: { kind: 'generated' } },
       controlHz: 10,
       actionHorizon: 5,
       maxEpisodeSteps: 0,
       prompt: 'stack',
     });
-    expect(() => parseUr5Args([])).toThrow(/exactly one/);
-    expect(() => parseUr5Args(['--policy', 'ws://a:1', '--bundle', 'b'])).toThrow(/exactly one/);
+    expect(
+      parseUr5Args([
+        '--ur-host',
+        '192.168.1.10',
+        '--gripper-port',
+        '/dev/ttyUSB1',
+        '--camera',
+        'base_rgb=/dev/video0',
+        '--camera',
+        'wrist_rgb=testsrc',
+        '--dry-run',
+      ]),
+    ).toEqual({
+      transport: 'rtde',
+      host: '192.168.1.10',
+      gripperPort: '/dev/ttyUSB1',
+      cameras: { base_rgb: { kind: 'v4l2', device: '/dev/video0' }, wrist_rgb: { kind: 'testsrc' } },
+      dryRun: true,
+    });
+    expect(() => parseUr5Args(['--policy', 'ws://a:1', '--bundle', 'b'])).toThrow(/at most one/);
     expect(() => parseUr5Args(['--policy', 'http://a:1'])).toThrow(/--policy/);
-    expect(() => parseUr5Args(['--bundle', 'b', '--hz', '0'])).toThrow(/--hz/);
-    expect(() => parseUr5Args(['--bundle', 'b', '--action-horizon', 'x'])).toThrow(/--action-horizon/);
-  });
-
-  it('the plugin section is strict: unknown keys, drivers and poses are refused by name', () => {
-    const resolve = (ur5: unknown) => resolveConfig({}, { robot: 'ur5', ur5 } as never, [ur5Plugin]);
-    expect(resolve({}).robotConfig).toMatchObject({ driver: 'simulated', homeMs: 2000 });
-    expect(() => resolve({ driver: 'rtde' })).toThrow(/driver/);
-    expect(() => resolve({ port: 30004 })).toThrow(/ur5/);
-    expect(() => resolve({ homePose: [0, 0, 0] })).toThrow(/homePose/);
+    expect(() => parseUr5Args(['--hz', '0'])).toThrow(/--hz/);
+    expect(() => parseUr5Args(['--action-horizon', 'x'])).toThrow(/--action-horizon/);
+    expect(() => parseUr5Args(['--gripper', 'hand-e'])).toThrow(/--gripper/);
+    expect(() => parseUr5Args(['--gripper-port', '/dev/ttyUSB0'])).toThrow(/--gripper-port.*--ur-host/);
+    expect(() => parseUr5Args(['--camera', 'cam_high=testsrc'])).toThrow(/--camera.*base_rgb, wrist_rgb/);
+    expect(() => parseUr5Args(['--camera', 'base_rgb=http://x'])).toThrow(/--camera base_rgb=http:\/\/x/);
+    expect(() => parseUr5Args(['--ur-host', '10.0.0.2', '--camera', 'base_rgb=/dev/video0'])).toThrow(
+      /--ur-host needs both cameras.*wrist_rgb/,
+    );
+    expect(() => parseUr5Args(['--servo-hz', '125'])).toThrow(/servo-hz/);
   });
 });

@@ -187,6 +187,7 @@ export type {
 export {
   type CameraConfig,
   CameraConfigSchema,
+  parseCameraFlag as parseNamedCameraFlag,
   parseCameraSource,
   type ResolveCamerasOptions,
   resolveCameras,

@@ -1,7 +1,7 @@
 /**
  * The `ur5` section of the agent's config file (and the flags of `start --robot ur5`): transport, controller
- * address and ports, servo stream, gripper, cameras, home pose. Every key, its default and unit: docs/robots.md
- * "UR5 / UR5e".
+ * address and ports, servo stream, gripper, cameras, home pose. Every key, its default and unit: docs/agent.md
+ * "`edge-agent start` options" (design: docs/ur5.md).
  */
 import { z } from 'zod';
 import { CameraConfigSchema, cameraSize } from '../camera-config.js';

@@ -82,6 +82,7 @@ export class RobotiqLink implements Ur5GripperLink {
       this.#status = await this.#g.status();
       this.#linkError = null;
     } catch (e) {
+      if (this.#closed) return; // a poll in flight when close() closed the line: not a fault
       if (this.#linkError === null) this.#o.warn?.(`gripper: ${(e as Error).message}`);
       this.#linkError =
         e instanceof OpenpiEdgeError ? e : new OpenpiEdgeError('GRIPPER_FAULT', String(e), {});

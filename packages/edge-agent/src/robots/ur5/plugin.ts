@@ -6,7 +6,7 @@
  * - `emulator` (default): the UR controller emulator (ur/emulator) in its own worker thread on loopback ports, and
  *   a Robotiq 2F-85 emulator on a socat pty; the arm is driven through the same RTDE client, dashboard client,
  *   servo program and servo worker as a real one (ur/ur-arm.ts), the gripper through the same Modbus RTU driver.
- * - `rtde`: a real controller at `host` (remote-control mode; docs/robots.md "UR5 / UR5e").
+ * - `rtde`: a real controller at `host` (remote-control mode; docs/ur5.md, examples/ur5/README.md).
  * - `ros2`: Universal_Robots_ROS2_Driver's topics and services (ros2-arm.ts).
  * Motion: `write` takes only the gate's SafeCommand; the 6 joints go to the arm link, which streams them at the
  * controller's rate (500 Hz e-Series), interpolated and gated per cycle; the gripper gets a new goal when it changes.

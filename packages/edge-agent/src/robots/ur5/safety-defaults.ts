@@ -1,4 +1,4 @@
-/** UR5e safety defaults (docs/safety.md), for a UR5 robot plugin (examples/ur5 today). */
+/** UR5e safety defaults (docs/safety.md), for the UR5 robot plugin (robots/ur5/plugin.ts, docs/ur5.md). */
 import { armJoint, deepFreeze, gripperJoint, type SafetyConfig } from '../../safety/config.js';
 
 /**
