@@ -8,7 +8,8 @@
  *    - the same worker with the arm holding and no agent (the floor on this machine);
  *    - a 2 ms setTimeout loop on the control loop's thread while the agent runs (what streaming from the loop
  *      thread would give: timers wake to the millisecond and wait behind the loop's own work);
- *    - the machine's floor: a Python clock_nanosleep loop to 2 ms deadlines (no JavaScript at all).
+ *    - the machine's floor: a Python clock_nanosleep loop to 2 ms deadlines (no JavaScript at all), time-sharing
+ *      and under SCHED_FIFO (the servo thread runs SCHED_FIFO 80 where permitted, nice −10 otherwise).
  *    On a shared 2-core VM the floor itself is far from a real-time kernel's; the UR emulator's own 500 Hz thread
  *    competes for the same cores (a real controller does not).
  *    The 50 Hz policy loop's own jitter is in the note of the first row.
@@ -72,7 +73,7 @@ function loopThreadTicker(): { stop: () => { devs: number[]; missed: number } } 
  * The machine's own floor: a Python loop sleeping to 2 ms deadlines with clock_nanosleep (no JavaScript, no
  * event loop), |period − 2 ms| over `seconds`.
  */
-function osFloor(seconds: number): Stats {
+function osFloor(seconds: number, realtime: boolean): Stats {
   const script = `
 import json, time
 P = 0.002
@@ -89,14 +90,18 @@ while True:
     if nxt < t: nxt = t + P
 print(json.dumps({"devs": devs, "missed": missed}))
 `;
-  const out = JSON.parse(execFileSync('python3', ['-c', script], { encoding: 'utf8' })) as {
-    devs: number[];
-    missed: number;
-  };
-  return {
-    ...summarize('OS floor: Python clock_nanosleep loop, idle', out.devs),
-    note: `missed cycles ${out.missed}`,
-  };
+  const [cmd, args] = realtime
+    ? ['chrt', ['-f', '80', 'python3', '-c', script]]
+    : ['python3', ['-c', script]];
+  const name = `OS floor: Python clock_nanosleep loop, idle, ${realtime ? 'SCHED_FIFO 80 (chrt)' : 'time-sharing'}`;
+  let text: string;
+  try {
+    text = execFileSync(cmd as string, args as string[], { encoding: 'utf8' });
+  } catch (e) {
+    return { ...summarize(name, []), note: `not measured: ${(e as Error).message.split('\n')[0]}` };
+  }
+  const out = JSON.parse(text) as { devs: number[]; missed: number };
+  return { ...summarize(name, out.devs), note: `missed cycles ${out.missed}` };
 }
 
 export async function run(): Promise<string[]> {
@@ -137,7 +142,8 @@ export async function run(): Promise<string[]> {
       ),
     );
     rows.push(servoRow('servo worker (PreciseTicker), arm holding, no agent', idle, 'floor of the worker'));
-    rows.push(osFloor(5));
+    rows.push(osFloor(5, false));
+    rows.push(osFloor(5, true));
     const naiveStats = summarize('2 ms setTimeout on the loop thread, agent at 50 Hz', n.devs);
     rows.push({ ...naiveStats, note: `missed cycles ${n.missed}` });
     tables.push(

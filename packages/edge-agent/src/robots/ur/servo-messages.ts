@@ -21,6 +21,8 @@ export interface ServoWorkerData {
   readonly dryRun: boolean;
   /** The thread's nice value to ask for (Linux; a negative one needs CAP_SYS_NICE). */
   readonly threadNice?: number;
+  /** SCHED_FIFO priority to ask for (1–99, Linux, CAP_SYS_NICE); absent: none. */
+  readonly realtimePriority?: number;
 }
 
 export interface SerializedError {
@@ -56,6 +58,8 @@ export type FromServoWorker =
       params: ServoProgramParams;
       /** The thread's nice value in effect, null where it cannot be read. */
       nice: number | null;
+      /** The SCHED_FIFO priority it runs at, null when not real-time. */
+      realtime: number | null;
     }
   | { type: 'error'; error: SerializedError }
   | { type: 'link-lost'; error: SerializedError }

@@ -33,6 +33,12 @@ export interface ServoStreamerOptions {
    * anything else, where the process may (root / CAP_SYS_NICE); otherwise it keeps the process's.
    */
   readonly threadNice?: number;
+  /**
+   * SCHED_FIFO priority of the servo thread (1–99; 0 = none). Default 80 where the process may (root /
+   * CAP_SYS_NICE / rtprio limit): a waking real-time thread preempts the rest at once, where a nice value only
+   * weighs the time-sharing scheduler.
+   */
+  readonly realtimePriority?: number;
   /** The controller's text messages (program errors, protective stop reasons). */
   readonly onText?: (m: TextMessage) => void;
   /** The RTDE link ended. */
@@ -50,6 +56,8 @@ export class ServoStreamer {
   readonly params: ServoProgramParams;
   /** The servo thread's nice value in effect (null: unknown). */
   readonly nice: number | null;
+  /** The servo thread's SCHED_FIFO priority, null when it is not real-time. */
+  readonly realtime: number | null;
   readonly #worker: Worker;
   readonly #replies = new Map<number, (m: FromServoWorker) => void>();
   #nextId = 1;
@@ -68,6 +76,7 @@ export class ServoStreamer {
     this.servoHz = ready.servoHz;
     this.params = ready.params;
     this.nice = ready.nice;
+    this.realtime = ready.realtime;
     this.#exited = exited;
   }
 
@@ -90,6 +99,7 @@ export class ServoStreamer {
         commandStaleMs: o.commandStaleMs ?? 250,
         dryRun: o.dryRun ?? false,
         threadNice: o.threadNice ?? -10,
+        ...((o.realtimePriority ?? 80) > 0 ? { realtimePriority: o.realtimePriority ?? 80 } : {}),
       },
     });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { OpenpiEdgeError } from '@openpi-edge/client';
-import { setThreadNice } from '../../inference/thread-nice.js';
+import { setThreadNice, setThreadRealtime } from '../../inference/thread-nice.js';
 import { applySafetyOverrides } from '../../safety/config.js';
 import { PreciseTicker } from './precise-ticker.js';
 import { RtdeClient } from './rtde/rtde-client.js';
@@ -27,6 +27,7 @@ function errorOf(e: unknown): { code: string; message: string; context: Record<s
 async function main(): Promise<void> {
   // Ahead of the rest of the process where allowed (root / CAP_SYS_NICE), like ur_rtde's rt_priority.
   const nice = data.threadNice === undefined ? null : setThreadNice(data.threadNice);
+  const realtime = data.realtimePriority === undefined ? false : setThreadRealtime(data.realtimePriority);
   const shared = new ServoShared(data.buffer);
   const client = await RtdeClient.connect({
     host: data.host,
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     servoHz,
     params,
     nice,
+    realtime: realtime ? (data.realtimePriority ?? null) : null,
   });
   port.on('message', (m: ToServoWorker) => {
     switch (m.type) {

@@ -174,7 +174,7 @@ export class UrArm implements Ur5ArmLink {
       const v = started.version;
       step(
         'rtde',
-        `${o.host}:${ports.rtde} protocol 2, controller ${v.major}.${v.minor}.${v.bugfix}.${v.build} (${v.major >= 5 ? 'e-Series' : 'CB3'}), ${dryRun ? 'read only' : `servo ${started.servoHz} Hz, servo thread nice ${started.nice ?? 'unknown'}`}`,
+        `${o.host}:${ports.rtde} protocol 2, controller ${v.major}.${v.minor}.${v.bugfix}.${v.build} (${v.major >= 5 ? 'e-Series' : 'CB3'}), ${dryRun ? 'read only' : `servo ${started.servoHz} Hz, servo thread ${started.realtime === null ? `nice ${started.nice ?? 'unknown'}` : `SCHED_FIFO ${started.realtime}`}`}`,
       );
       if (!dryRun) {
         await arm.#startProgram();
