@@ -7,6 +7,7 @@
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
 import { parseJointState, ROS2_TYPES } from '../../ros2/messages.js';
 import type { Ros2Node, Ros2Publisher, Ros2ServiceClient } from '../../ros2/surface.js';
+import { Wakeups } from '../../ros2/wakeups.js';
 import { ALOHA_NAMESPACES, ALOHA_SIDES, type AlohaSide } from './constants.js';
 import type { AlohaArmState, AlohaArmsState, AlohaArmsTransport } from './transport.js';
 
@@ -51,7 +52,7 @@ export class Ros2AlohaArms implements AlohaArmsTransport {
   readonly #setup: boolean;
   readonly #sides: Record<AlohaSide, Side>;
   readonly #subs: ReturnType<Ros2Node['createSubscription']>[] = [];
-  readonly #waiters = new Set<() => void>();
+  readonly #wakeups = new Wakeups();
   #closed = false;
 
   constructor(options: Ros2ArmsOptions) {
@@ -113,9 +114,7 @@ export class Ros2AlohaArms implements AlohaArmsTransport {
         stampMs: this.#clock.now(),
       };
       s.error = undefined;
-      const waiters = [...this.#waiters];
-      this.#waiters.clear();
-      for (const w of waiters) w();
+      this.#wakeups.wake();
     } catch (e) {
       s.rejected += 1;
       s.error = e instanceof Error ? e : new Error(String(e));
@@ -178,21 +177,7 @@ export class Ros2AlohaArms implements AlohaArmsTransport {
           { topics: missing.map((m) => this.#sides[m].stateTopic), timeoutMs: this.#timeoutMs },
         );
       }
-      const ctl = new AbortController();
-      await new Promise<void>((resolve) => {
-        const w = (): void => {
-          ctl.abort();
-          resolve();
-        };
-        this.#waiters.add(w);
-        this.#clock.sleep(remaining, ctl.signal).then(
-          () => {
-            this.#waiters.delete(w);
-            resolve();
-          },
-          () => {},
-        );
-      });
+      await this.#wakeups.sleep(this.#clock, remaining);
     }
   }
 

@@ -27,6 +27,7 @@ import type {
   Ros2Subscription,
   Ros2SubscriptionOptions,
 } from '../../ros2/surface.js';
+import { Wakeups } from '../../ros2/wakeups.js';
 import type { RobotFault } from '../interface.js';
 import { enumName, ROBOT_MODE, SAFETY_MODE } from '../ur/rtde/types.js';
 import type { Ur5ArmLink } from './arm-link.js';
@@ -190,7 +191,7 @@ export class Ur5Ros2Arm implements Ur5ArmLink {
   readonly #command: Ros2Publisher | null;
   readonly #dashboard: Record<DashboardService, Ros2ServiceClient>;
   readonly #resend: Ros2ServiceClient;
-  readonly #waiters = new Set<() => void>();
+  readonly #wakeups = new Wakeups();
   readonly #latched = new Set<Ur5Ros2FaultCode>();
   #q = new Float64Array(6).fill(Number.NaN);
   #stampMs = Number.NEGATIVE_INFINITY;
@@ -281,9 +282,7 @@ export class Ur5Ros2Arm implements Ur5ArmLink {
   // ---- incoming ---------------------------------------------------------------------------------------------
 
   #notify(): void {
-    const ws = [...this.#waiters];
-    this.#waiters.clear();
-    for (const w of ws) w();
+    this.#wakeups.wake();
   }
 
   #onJointState(msg: unknown): void {
@@ -513,21 +512,7 @@ export class Ur5Ros2Arm implements Ur5ArmLink {
       if (ready()) return;
       const remaining = deadline - this.#clock.now();
       if (remaining <= 0) throw timeout();
-      const ctl = new AbortController();
-      await new Promise<void>((resolve) => {
-        const w = (): void => {
-          ctl.abort();
-          resolve();
-        };
-        this.#waiters.add(w);
-        this.#clock.sleep(remaining, ctl.signal).then(
-          () => {
-            this.#waiters.delete(w);
-            resolve();
-          },
-          () => {},
-        );
-      });
+      await this.#wakeups.sleep(this.#clock, remaining);
     }
   }
 
