@@ -1,7 +1,7 @@
 """Reference vectors for @openpi-edge/edge-agent's transforms, computed with numpy and Python sentencepiece.
 
-Each function below transcribes openpi's formula (reference/openpi-compat.md sections 3 and 4, openpi commit
-15a9616) with the same numpy dtypes and operation order, so the TypeScript port can be compared bit for bit.
+Each function below transcribes openpi's formula (its normalize and model transforms, openpi commit 15a9616)
+with the same numpy dtypes and operation order, so the TypeScript port can be compared bit for bit.
 
 Run from the repo root:  .venv/bin/python test/python/transform_vectors.py
 Writes packages/edge-agent/test/transforms/vectors.json (non-finite floats as the strings "NaN", "Infinity",

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import type { z } from 'zod';
 import type { AnyRobotPlugin } from '../robots/interface.js';
+import { defined } from '../robots/merge-section.js';
 import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
 import { DEMO_BUNDLE_DIR } from './demo-bundles.js';
 import { type AgentConfig, type AgentConfigFile, agentConfigFileSchema } from './schema.js';
@@ -80,11 +81,6 @@ export async function loadConfigFile(
     });
   }
   return parseConfigFile(json, `config file ${path}`, plugins);
-}
-
-function defined<T extends object>(o: T | undefined): Partial<T> {
-  if (o === undefined) return {};
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { z } from 'zod';
+import { defined } from './merge-section.js';
 
 const positiveInt = z.number().int().positive();
 export const cameraSize = {
@@ -60,6 +61,26 @@ export function parseCameraFlag<N extends string>(value: string, names: readonly
   return [name, parseCameraSource(value, value.slice(eq + 1))];
 }
 
+/**
+ * The values of a repeatable `--camera name=spec` flag (absent, one string or several) as a partial `cameras`
+ * section; BAD_ARGUMENT naming the flag value on a bad one.
+ */
+export function cameraFlags<N extends string>(
+  value: string | boolean | readonly string[] | undefined,
+  names: readonly N[],
+): Partial<Record<N, CameraConfig>> {
+  const out: Partial<Record<N, CameraConfig>> = {};
+  for (const item of Array.isArray(value) ? value : typeof value === 'string' ? [value] : []) {
+    try {
+      const [name, spec] = parseCameraFlag(item as string, names);
+      out[name] = spec;
+    } catch (e) {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', (e as Error).message, { option: 'camera', value: item });
+    }
+  }
+  return out;
+}
+
 export interface ResolveCamerasOptions<N extends string> {
   /** For messages: `ALOHA`, `UR5`. */
   readonly robot: string;
@@ -73,10 +94,6 @@ export interface ResolveCamerasOptions<N extends string> {
   readonly required: readonly string[];
   /** Size and rate of generated cameras. */
   readonly generated: { width: number; height: number; fps: number };
-}
-
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**

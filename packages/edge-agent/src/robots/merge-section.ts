@@ -20,3 +20,9 @@ export function mergeSection(
   }
   return out;
 }
+
+/** `o` without its undefined-valued keys ({} for undefined): a partial section that never overrides with undefined. */
+export function defined<T extends object>(o: T | undefined): Partial<T> {
+  if (o === undefined) return {};
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -11,7 +11,7 @@
 import { type Obs, OpenpiEdgeError } from '@openpi-edge/client';
 import type { SafeCommand } from '../../safety/gate.js';
 import { checkTarget } from '../../safety/move-plan.js';
-import { resolveCameras } from '../camera-config.js';
+import { cameraFlags, resolveCameras } from '../camera-config.js';
 import { DynamixelError } from '../dynamixel/errors.js';
 import type {
   Robot,
@@ -21,14 +21,13 @@ import type {
   RobotLayout,
   RobotPlugin,
 } from '../interface.js';
-import { mergeSection } from '../merge-section.js';
+import { defined, mergeSection } from '../merge-section.js';
 import { safetyConfigFor } from '../safety-defaults.js';
 import {
   ALOHA_CONFIG_DEFAULTS,
   type AlohaCameraConfig,
   type AlohaConfig,
   AlohaConfigSchema,
-  parseCameraFlag,
 } from './config.js';
 import { ALOHA_CAMERA_NAMES, ALOHA_SIDES, type AlohaCameraName, resetPoseFromMetadata } from './constants.js';
 import {
@@ -44,11 +43,6 @@ import type { AlohaArmsState } from './transport.js';
 export type AlohaPluginExtras = Partial<
   Omit<CreateAlohaEnvironmentOptions, 'transport' | 'clock' | 'cameras' | 'ports' | 'baudRate' | 'ros2'>
 >;
-
-function defined<T extends object>(o: T | undefined): Partial<T> {
-  if (o === undefined) return {};
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 /**
  * Each camera's source for `transport`, with the rules above applied. CONFIG_MISMATCH naming the camera for a
@@ -253,15 +247,7 @@ function makeAlohaPlugin(extras: AlohaPluginExtras): AlohaPlugin {
         }
         for (const name of ALOHA_CAMERA_NAMES) cameras[name] = { kind: bulk };
       }
-      const per = v.camera;
-      for (const item of Array.isArray(per) ? per : typeof per === 'string' ? [per] : []) {
-        try {
-          const [name, spec] = parseCameraFlag(item);
-          cameras[name] = spec;
-        } catch (e) {
-          throw new OpenpiEdgeError('BAD_ARGUMENT', (e as Error).message, { option: 'camera', value: item });
-        }
-      }
+      Object.assign(cameras, cameraFlags(v.camera, ALOHA_CAMERA_NAMES));
       const baud = str('baud');
       const baudRate = baud === undefined ? undefined : Number(baud);
       if (baudRate !== undefined && !(Number.isInteger(baudRate) && baudRate > 0)) {

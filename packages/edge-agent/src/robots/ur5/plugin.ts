@@ -21,7 +21,7 @@ import type { Ros2Context, Ros2Node } from '../../ros2/surface.js';
 import { applySafetyOverrides, type SafetyConfig } from '../../safety/config.js';
 import { assertSafeCommand, type SafeCommand } from '../../safety/gate.js';
 import { checkTarget } from '../../safety/move-plan.js';
-import { type CameraConfig, parseCameraFlag, resolveCameras } from '../camera-config.js';
+import { type CameraConfig, cameraFlags, resolveCameras } from '../camera-config.js';
 import type {
   ResetSegment,
   Robot,
@@ -31,7 +31,7 @@ import type {
   RobotLayout,
   RobotPlugin,
 } from '../interface.js';
-import { mergeSection } from '../merge-section.js';
+import { defined, mergeSection } from '../merge-section.js';
 import { RobotiqGripper } from '../robotiq/gripper.js';
 import { emulateRobotiqOnPty } from '../robotiq/serve-pty.js';
 import { startUrEmulatorThread, type UrEmulatorThread } from '../ur/emulator/emulator-thread.js';
@@ -68,11 +68,6 @@ export const UR5_LAYOUT: RobotLayout = {
 /** The default ROS 2 image topic of a camera (ros2 transport). */
 export function ur5ImageTopic(camera: string): string {
   return `/${camera}/image_raw`;
-}
-
-function defined<T extends object>(o: T | undefined): Partial<T> {
-  if (o === undefined) return {};
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Each camera's source for the transport (generated frames only with the emulator; both cameras required). */
@@ -287,16 +282,7 @@ function makeUr5Plugin(extras: Ur5PluginExtras): Ur5Plugin {
     flagsToConfig(v: FlagValues) {
       const str = (k: string): string | undefined =>
         typeof v[k] === 'string' ? (v[k] as string) : undefined;
-      const cameras: Partial<Record<Ur5Camera, CameraConfig>> = {};
-      const per = v.camera;
-      for (const item of Array.isArray(per) ? per : typeof per === 'string' ? [per] : []) {
-        try {
-          const [name, spec] = parseCameraFlag(item, UR5_CAMERAS);
-          cameras[name] = spec;
-        } catch (e) {
-          throw new OpenpiEdgeError('BAD_ARGUMENT', (e as Error).message, { option: 'camera', value: item });
-        }
-      }
+      const cameras = cameraFlags(v.camera, UR5_CAMERAS);
       const servoHz = num(v, 'servo-hz');
       const ports = defined({
         rtde: num(v, 'rtde-port'),
