@@ -45,6 +45,18 @@ async function makeAgent(maxSteps: number): Promise<{ agent: EdgeAgent; robot: U
   return { agent, robot: agent.robot as Ur5Robot };
 }
 
+/** An unbounded run on the emulator, every gate decision recorded. */
+async function startRecorded() {
+  const { agent: a, robot } = await makeAgent(0);
+  const controller = robot.emulated?.controller;
+  if (controller === undefined) throw new Error('no emulator');
+  const decisions: GateDecision[] = [];
+  a.environment.onDecision = (d) => decisions.push(d);
+  const run = a.run();
+  running = run;
+  return { agent: a, robot, controller, decisions, run };
+}
+
 const until = async (what: string, p: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> => {
   const t0 = Date.now();
   while (!(await p())) {
@@ -96,13 +108,7 @@ describe('UR5e end to end on the emulator (RTDE + dashboard + servo program + Ro
   }, 240_000);
 
   it('a protective stop mid-episode holds; nothing reaches the controller until the user resumes', async () => {
-    const { agent: a, robot } = await makeAgent(0);
-    const controller = robot.emulated?.controller;
-    if (controller === undefined) throw new Error('no emulator');
-    const decisions: GateDecision[] = [];
-    a.environment.onDecision = (d) => decisions.push(d);
-    const run = a.run();
-    running = run;
+    const { agent: a, robot, controller, decisions, run } = await startRecorded();
     const moves = (): number => decisions.filter((d) => d.kind === 'move').length;
     await until('moves before the stop', () => moves() >= 40);
     await controller.injectProtectiveStop('e2e: collision');
@@ -140,13 +146,7 @@ describe('UR5e end to end on the emulator (RTDE + dashboard + servo program + Ro
   }, 240_000);
 
   it('the RTDE link killed mid-episode: holds with LINK_LOST, a clean end; resume reconnects', async () => {
-    const { agent: a, robot } = await makeAgent(0);
-    const controller = robot.emulated?.controller;
-    if (controller === undefined) throw new Error('no emulator');
-    const decisions: GateDecision[] = [];
-    a.environment.onDecision = (d) => decisions.push(d);
-    const run = a.run();
-    running = run;
+    const { agent: a, robot, controller, decisions, run } = await startRecorded();
     await until('moves before the cut', () => decisions.filter((d) => d.kind === 'move').length >= 30);
     await controller.dropRtdeConnections();
     await until('LINK_LOST', () => robot.faults().some((f) => f.code === 'LINK_LOST'));
