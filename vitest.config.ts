@@ -6,6 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // Real DDS: vitest.ros2.config.ts, run by scripts/test-ros2.sh in a private network namespace.
+    exclude: ['**/node_modules/**', '**/*.ros2.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

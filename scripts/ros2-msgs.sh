@@ -5,8 +5,10 @@
 # after .venv-ros2/ros2-env.sh, then regenerates rclnodejs's message classes so it knows the new types:
 #   bash scripts/ros2-msgs.sh
 #   source .venv-ros2/ros2-env.sh && source .venv-ros2/opt/openpi_msgs/env.sh
-# Idempotent: skips the build when the prefix's stamp matches the hash of ros2/msgs/, this script and the ROS wheels.
-# Env: ROS2_MSGS_PREFIX (default .venv-ros2/opt/openpi_msgs), ROS2_MSGS_FORCE=1 (rebuild),
+# Idempotent and cached: the prefix is $OPENPI_EDGE_CACHE/ros2-msgs/<hash of ros2/msgs/, this script and the ROS
+# wheels> (default cache ~/.cache/openpi-edge, outside the checkout: a fresh clone on the same machine reuses it),
+# linked as .venv-ros2/opt/openpi_msgs; rclnodejs's regenerated message classes are cached beside it.
+# Env: ROS2_MSGS_PREFIX (build into this folder instead), OPENPI_EDGE_CACHE, ROS2_MSGS_FORCE=1 (rebuild),
 #      ROS2_MSGS_SKIP_RCLNODEJS=1 (do not touch rclnodejs), ROS2_MSGS_JOBS (make -j, default nproc).
 # Needs cmake, make, gcc/g++ (apt-get install -y cmake build-essential).
 set -euo pipefail
@@ -14,8 +16,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=$ROOT/.venv-ros2
 SRC=$ROOT/ros2/msgs
-PREFIX=${ROS2_MSGS_PREFIX:-$VENV/opt/openpi_msgs}
-BUILD=$VENV/opt/.openpi_msgs-build
+CACHE=${OPENPI_EDGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openpi-edge}
+LINK=$VENV/opt/openpi_msgs
 PKGS=(ur_dashboard_msgs interbotix_xs_msgs) # in dependency order (each one may depend on those before it)
 JOBS=${ROS2_MSGS_JOBS:-$(nproc)}
 log() { echo "ros2-msgs: $*" >&2; }
@@ -26,7 +28,6 @@ for t in cmake make cc c++; do command -v $t >/dev/null || { log "$t not found (
 source "$VENV/ros2-env.sh"
 PY=$VENV/bin/python
 pyver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-ENVFILE=$PREFIX/env.sh
 
 # --- build tools (ament_cmake, rosidl_default_generators): wheels, into the venv ------------------------------------
 breq=$SRC/requirements-build.txt
@@ -40,7 +41,16 @@ fi
 
 # --- stamp: definitions + this script + the ROS wheels --------------------------------------------------------------
 want=$( { (cd "$SRC" && find . -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); sha256sum < "$0";
-          "$PY" -m pip freeze --disable-pip-version-check | grep -i '^ros'; echo "$PREFIX"; } | sha256sum | cut -d' ' -f1)
+          "$PY" -m pip freeze --disable-pip-version-check | grep -i '^ros'; echo "${ROS2_MSGS_PREFIX:-}"; } | sha256sum | cut -d' ' -f1)
+PREFIX=${ROS2_MSGS_PREFIX:-$CACHE/ros2-msgs/${want:0:16}}
+BUILD=$PREFIX.build
+ENVFILE=$PREFIX/env.sh
+mkdir -p "$VENV/opt"
+if [ -z "${ROS2_MSGS_PREFIX:-}" ]; then
+  # An in-venv prefix of an older version of this script is a real folder: replace it by the link.
+  [ -L "$LINK" ] || rm -rf "$LINK"
+  ln -sfn "$PREFIX" "$LINK"
+fi
 stamp=$PREFIX/.openpi-msgs.sha256
 if [ "${ROS2_MSGS_FORCE:-}" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$ENVFILE" ]; then
   log "up to date in $PREFIX ($(cut -c1-12 "$stamp"))"
@@ -85,6 +95,10 @@ for pkg in sys.argv[1:]:
 EOF
   echo "$want" > "$stamp"
   rm -rf "$BUILD"
+  # Older prefixes of other definitions / wheel sets.
+  if [ -z "${ROS2_MSGS_PREFIX:-}" ]; then
+    for old in "$CACHE"/ros2-msgs/*; do [ "$old" = "$PREFIX" ] || [ "$old" = "$PREFIX.generated" ] || rm -rf "$old"; done
+  fi
   log "built in $(( $(date +%s) - t0 )) s into $PREFIX"
 fi
 
@@ -92,17 +106,24 @@ fi
 pkg=$ROOT/packages/edge-agent/node_modules/rclnodejs
 if [ "${ROS2_MSGS_SKIP_RCLNODEJS:-}" != 1 ] && [ -f "$pkg/package.json" ] && [ -d "$pkg/generated" ]; then
   mark=$pkg/generated/.openpi-msgs.sha256
-  if [ -f "$mark" ] && [ "$(cat "$mark")" = "$(cat "$PREFIX/.openpi-msgs.sha256")" ] && [ -d "$pkg/generated/${PKGS[-1]}" ]; then
+  # Cached per rclnodejs build (its .openpi-key, scripts/ros2-env.sh) and message set.
+  gen_key="$(cat "$pkg/.openpi-key" 2>/dev/null || echo unknown)-$(cut -c1-16 "$PREFIX/.openpi-msgs.sha256")"
+  gen_cache=$PREFIX.generated/$gen_key
+  if [ -f "$mark" ] && [ "$(cat "$mark")" = "$gen_key" ] && [ -d "$pkg/generated/${PKGS[-1]}" ]; then
     log "rclnodejs messages up to date"
+  elif [ "${ROS2_MSGS_FORCE:-}" != 1 ] && [ -f "$gen_cache/.openpi-msgs.sha256" ]; then
+    rm -rf "$pkg/generated" && cp -a "$gen_cache" "$pkg/generated"
+    log "rclnodejs messages restored from $gen_cache"
   else
     t0=$(date +%s)
     (source "$ENVFILE" && cd "$pkg" && npm run --silent generate-messages) >"${TMPDIR:-/tmp}/rclnodejs-generate-msgs.log" 2>&1 || {
       tail -40 "${TMPDIR:-/tmp}/rclnodejs-generate-msgs.log" >&2; log "rclnodejs generate-messages failed"; exit 1; }
     for p in "${PKGS[@]}"; do [ -d "$pkg/generated/$p" ] || { log "rclnodejs did not generate $p"; exit 1; }; done
-    cp "$PREFIX/.openpi-msgs.sha256" "$mark"
+    echo "$gen_key" > "$mark"
+    rm -rf "$PREFIX.generated" && mkdir -p "$PREFIX.generated" && cp -a "$pkg/generated" "$gen_cache"
     log "rclnodejs messages regenerated in $(( $(date +%s) - t0 )) s"
   fi
 fi
 
 echo "# add after 'source .venv-ros2/ros2-env.sh':"
-echo "source $ENVFILE"
+echo "source ${ROS2_MSGS_PREFIX:-$LINK}/env.sh"

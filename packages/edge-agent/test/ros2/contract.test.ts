@@ -1,16 +1,22 @@
 /**
- * The Ros2Context contract, run against the in-process fake always and against real rclnodejs when ROS_DISTRO is
- * set (a sourced ROS 2 with rclnodejs installed). Uses only standard message types so any ROS 2 install works.
+ * The Ros2Context contract, run against the in-process fake always (`pnpm test:ts`) and against real rclnodejs over
+ * DDS in scripts/test-ros2.sh (OPENPI_EDGE_ROS2_REAL=1: there rclnodejs is required, in a private network namespace),
+ * or wherever a sourced ROS 2 (ROS_DISTRO) has rclnodejs installed. Uses only standard message types so any ROS 2
+ * install works.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRclnodejsContext } from '../../src/ros2/rclnodejs-adapter.js';
 import { type Ros2Context, resolveRosName } from '../../src/ros2/surface.js';
+import { requireRealRos2 } from '../ros2-real/harness.js';
 import { FakeRos2Graph } from './fake-ros2.js';
 
 const backends: Array<{ name: string; make: () => Promise<Ros2Context> }> = [
   { name: 'fake', make: async () => new FakeRos2Graph() },
 ];
-if (process.env.ROS_DISTRO) backends.push({ name: 'rclnodejs', make: () => createRclnodejsContext() });
+if (process.env.OPENPI_EDGE_ROS2_REAL === '1') requireRealRos2();
+if (process.env.ROS_DISTRO || process.env.OPENPI_EDGE_ROS2_REAL === '1') {
+  backends.push({ name: 'rclnodejs', make: () => createRclnodejsContext() });
+}
 
 function waitFor<T>(get: () => T | undefined, what: string, ms = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
