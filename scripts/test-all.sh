@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite: lint, type-check, TypeScript tests (which drive the Python peers: openpi-client, dynamixel-sdk,
-# and trainer/ for bundle regeneration), then trainer/'s pytest suite.
+# and trainer/ for bundle regeneration), the real-DDS ROS 2 tests (scripts/test-ros2.sh: builds the ROS 2
+# environment on first use, then runs in a private network namespace: needs root or user namespaces), then
+# trainer/'s pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/python-env.sh
@@ -8,4 +10,5 @@ bash scripts/trainer-env.sh
 pnpm run lint
 pnpm run typecheck
 pnpm run test:ts
+pnpm run test:ros2
 pnpm run test:py

@@ -32,7 +32,8 @@ import { WorkerPolicy } from '../inference/worker-policy.js';
 import type { Manifest } from '../model/manifest.js';
 import type { AnyRobotPlugin, Robot } from '../robots/interface.js';
 import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
-import { type OpenedAgentRos2, openAgentRos2Topics } from '../ros2/agent-topics.js';
+import { agentParameters, agentParameterValues } from '../ros2/agent-parameters.js';
+import { DEFAULT_ESTOP_TOPIC, type OpenedAgentRos2, openAgentRos2Topics } from '../ros2/agent-topics.js';
 import type { Ros2Context } from '../ros2/surface.js';
 import type { EStop, EStopCause, EStopSource } from '../safety/estop.js';
 import { type SafetyCounters, SafetyGate } from '../safety/gate.js';
@@ -57,6 +58,8 @@ export interface EdgeAgentOptions {
   warn?: (message: string) => void;
   /** Check at start-up that the policy serves this robot and config (one inference). Default true. */
   startupCheck?: boolean;
+  /** The config file `config` came from, shown as the node's `config` parameter. */
+  configPath?: string;
 }
 
 /** What a run did. Times in ms. */
@@ -492,6 +495,13 @@ export class EdgeAgent {
         nodeName: config.ros2.nodeName,
         statusTopic: config.ros2.statusTopic,
         statusHz: config.ros2.statusHz,
+        parameters: agentParameters(
+          agentParameterValues(config, {
+            estopTopic: config.ros2.estopTopic ?? DEFAULT_ESTOP_TOPIC,
+            cameraSources: Object.values(robot.cameras).map((c) => c.description),
+            ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
+          }),
+        ),
         estop: gate.estop,
         status: () => agentObj.snapshot(),
         clock,

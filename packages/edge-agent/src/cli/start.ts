@@ -15,6 +15,9 @@ import { DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from 
 import type { AgentConfigFile } from '../config/schema.js';
 import type { AnyRobotPlugin } from '../robots/interface.js';
 import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
+import { rosParamsToArgs } from '../ros2/agent-parameters.js';
+import { DEFAULT_ESTOP_TOPIC } from '../ros2/agent-topics.js';
+import { splitRosArgs } from '../ros2/ros-args.js';
 import { attachKeyboard, attachSignals } from '../safety/estop-inputs.js';
 import { numberFlag } from './flags.js';
 import type { CliCommand } from './main.js';
@@ -43,6 +46,11 @@ ros 2
                             runs on ROS 2; given, it is subscribed with any transport, and fails start-up if
                             ROS 2 is not available)
   --status-topic <topic>    std_msgs/String agent state as JSON at 2 Hz (default /openpi_edge/status)
+  --ros-args -p name:=value [-r __node:=name] [--]
+                            launched as a ROS 2 node: parameters with the launch file's names (robot, transport,
+                            ros_node_name, policy, bundle, prompt, cameras, estop_topic, status_topic, hz, episodes,
+                            max_steps, config), each the flag of that name; the agent declares them read-only on
+                            its node with the values it runs with, and subscribes its e-stop topic
 model (one of)
   --bundle <dir>            local model bundle (default: demo π0, ${DEMO_BUNDLE_DIR})
   --policy <ws://host:port> remote openpi policy server
@@ -180,9 +188,37 @@ export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ??
   return parseConfigFile(drop(raw) ?? {}, 'command-line flags');
 }
 
+/**
+ * `argv` with its `--ros-args` section (launched as a ROS 2 node) turned into flags: `-p name:=value` by
+ * ros2/agent-parameters.ts, `-r __node:=name` as `--ros-node-name`. A node launched this way has its e-stop topic:
+ * `--estop-topic` defaults to /openpi_edge/estop then, whatever the transport.
+ */
+export function withRosArgs(argv: readonly string[]): string[] {
+  const ros = splitRosArgs(argv);
+  if (!ros.present) return [...argv];
+  const args = rosParamsToArgs(ros.params, ros.args);
+  if (ros.nodeName !== undefined) {
+    if (args.some((a) => a === '--ros-node-name' || a.startsWith('--ros-node-name='))) {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        '-r __node:= and --ros-node-name (or -p ros_node_name) both given: use one',
+        {
+          option: 'ros-args',
+        },
+      );
+    }
+    args.push('--ros-node-name', ros.nodeName);
+  }
+  if (!args.some((a) => a === '--estop-topic' || a.startsWith('--estop-topic='))) {
+    args.push('--estop-topic', DEFAULT_ESTOP_TOPIC);
+  }
+  return args;
+}
+
 export const startCommand: CliCommand = {
   summary: 'run the robot loop (default: emulated ALOHA + demo bundle, 10 s)',
-  async run(argv) {
+  async run(rawArgv) {
+    const argv = withRosArgs(rawArgv);
     const plugin = robotOfArgs(argv);
     let values: Flags;
     try {
@@ -205,7 +241,9 @@ export const startCommand: CliCommand = {
       `starting: ${config.model.kind === 'remote' ? `connecting to ${config.model.url}` : `loading ${config.model.dir}`}, ` +
         `robot ${config.robot}...`,
     );
-    const agent = await EdgeAgent.create(config);
+    const agent = await EdgeAgent.create(config, {
+      ...(values.config === undefined ? {} : { configPath: values.config }),
+    });
     console.log(formatStartupReport(agent.report));
     const status = new StatusLine(process.stderr, () => agent.snapshot());
     let signals = 0;

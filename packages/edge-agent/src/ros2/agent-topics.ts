@@ -7,7 +7,7 @@
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
 import type { EStop } from '../safety/estop.js';
 import { createRclnodejsContext } from './rclnodejs-adapter.js';
-import type { Ros2Context, Ros2Node, Ros2Publisher, Ros2Subscription } from './surface.js';
+import type { Ros2Context, Ros2Node, Ros2Parameter, Ros2Publisher, Ros2Subscription } from './surface.js';
 
 /** Message types of the agent's topics. */
 export const AGENT_ROS2_TYPES = { bool: 'std_msgs/msg/Bool', string: 'std_msgs/msg/String' } as const;
@@ -29,6 +29,8 @@ export interface AgentRos2TopicsOptions {
   statusHz?: number;
   /** Clock for the status timeline (ms). Default the real clock. */
   clock?: Clock;
+  /** Declared on the node at construction (the agent's read-only parameters, ros2/agent-parameters.ts). */
+  parameters?: readonly Ros2Parameter[];
 }
 
 /** Subscriptions and publisher of the agent's topics on one node. */
@@ -53,6 +55,7 @@ export class AgentRos2Topics {
     this.#opts = options;
     this.estopTopic = options.estopTopic ?? DEFAULT_ESTOP_TOPIC;
     this.statusTopic = options.statusTopic ?? DEFAULT_STATUS_TOPIC;
+    if (options.parameters !== undefined) node.declareParameters(options.parameters);
     this.#pub = node.createPublisher(AGENT_ROS2_TYPES.string, this.statusTopic);
     this.#sub = node.createSubscription(AGENT_ROS2_TYPES.bool, this.estopTopic, { qos: 'default' }, (m) =>
       this.#onEstop(m),
@@ -151,7 +154,15 @@ export async function openAgentRos2Topics(options: OpenAgentRos2Options): Promis
     context = owned;
   }
   const node = context.createNode(options.nodeName ?? 'openpi_edge_agent');
-  const topics = new AgentRos2Topics(node, options);
+  let topics: AgentRos2Topics;
+  try {
+    topics = new AgentRos2Topics(node, options);
+  } catch (e) {
+    // A live rclnodejs context keeps the process running: a failed start-up must not leave one behind.
+    node.destroy();
+    await owned?.shutdown();
+    throw e;
+  }
   return {
     topics,
     async close() {

@@ -12,6 +12,7 @@ import {
 import {
   type Ros2Context,
   type Ros2Node,
+  type Ros2Parameter,
   type Ros2QosPreset,
   type Ros2ServiceHandler,
   type Ros2Subscription,
@@ -99,6 +100,47 @@ class RclnodejsNodeAdapter implements Ros2Node {
         );
     });
     return { service: resolveRosName(this.namespace, service) };
+  }
+
+  declareParameters(parameters: readonly Ros2Parameter[]): void {
+    const T = this.rcl.ParameterType;
+    const typeId = {
+      bool: T.PARAMETER_BOOL,
+      integer: T.PARAMETER_INTEGER,
+      double: T.PARAMETER_DOUBLE,
+      string: T.PARAMETER_STRING,
+    };
+    const params: unknown[] = [];
+    const descriptors: unknown[] = [];
+    for (const p of parameters) {
+      const id = typeId[p.type];
+      const value = p.type === 'integer' ? BigInt(p.value as number) : p.value;
+      const param = new this.rcl.Parameter(p.name, id, value);
+      const descriptor = new this.rcl.ParameterDescriptor(p.name, id, p.description, p.readOnly);
+      try {
+        // rclnodejs reports a failed declaration without the reason: check each one first to name it.
+        descriptor.validateParameter(param);
+      } catch (e) {
+        throw new OpenpiEdgeError(
+          'BAD_ARGUMENT',
+          `node ${this.name}: parameter ${p.name} (${p.type} ${JSON.stringify(p.value)}) is invalid: ${e instanceof Error ? e.message : String(e)}`,
+          { node: this.name, parameter: p.name, type: p.type },
+          { cause: e },
+        );
+      }
+      params.push(param);
+      descriptors.push(descriptor);
+    }
+    try {
+      this.node.declareParameters(params, descriptors);
+    } catch (e) {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        `node ${this.name}: parameters could not be declared: ${e instanceof Error ? e.message : String(e)}`,
+        { node: this.name, parameters: parameters.map((p) => p.name) },
+        { cause: e },
+      );
+    }
   }
 
   destroy(): void {

@@ -7,9 +7,28 @@ import { OpenpiEdgeError } from '@openpi-edge/client';
 
 /** The members of the rclnodejs module used by the adapter (typed structurally: no rclnodejs types needed). */
 export interface RclnodejsModule {
-  init(): Promise<void>;
+  /** `context` undefined = the default context; `argv` is what rcl parses for `--ros-args` (default process.argv). */
+  init(context?: unknown, argv?: string[]): Promise<void>;
   shutdown(): void | Promise<void>;
   Node: new (name: string, namespace?: string) => RclnodejsNode;
+  /** rclnodejs `Parameter(name, type, value)`: integer values as BigInt. */
+  Parameter: new (
+    name: string,
+    type: number,
+    value: unknown,
+  ) => unknown;
+  ParameterDescriptor: new (
+    name: string,
+    type: number,
+    description: string,
+    readOnly: boolean,
+  ) => { validateParameter(parameter: unknown): void };
+  ParameterType: {
+    PARAMETER_BOOL: number;
+    PARAMETER_INTEGER: number;
+    PARAMETER_DOUBLE: number;
+    PARAMETER_STRING: number;
+  };
   QoS: {
     profileDefault: unknown;
     profileSensorData: unknown;
@@ -42,6 +61,7 @@ export interface RclnodejsNode {
     options: Record<string, unknown>,
     callback: (request: unknown, response: { send(r: unknown): void }) => void,
   ): unknown;
+  declareParameters(parameters: unknown[], descriptors: unknown[]): unknown;
   spin(): void;
   destroy(): void;
   name(): string;
@@ -99,10 +119,27 @@ export function loadRclnodejs(
   return loaded;
 }
 
-/** `rclnodejs.init()`, tolerating a context that another part of the process initialised already. */
+/** `argv` without its `--ros-args ... [--]` sections. */
+export function stripRosArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let inRos = false;
+  for (const a of argv) {
+    if (a === '--ros-args') inRos = true;
+    else if (inRos && a === '--') inRos = false;
+    else if (!inRos) out.push(a);
+  }
+  return out;
+}
+
+/**
+ * `rclnodejs.init()`, tolerating a context that another part of the process initialised already. rcl gets the
+ * process arguments without `--ros-args`: the CLI applies those itself (cli/start.ts `withRosArgs`, typed and
+ * checked by ros2/agent-parameters.ts); rcl would also apply them to every node of the process, as overrides that
+ * clash with the agent's declared parameter types (`hz:=25` is an integer to rcl, a double to the agent).
+ */
 export async function initRclnodejs(mod: RclnodejsModule): Promise<void> {
   try {
-    await mod.init();
+    await mod.init(undefined, stripRosArgs(process.argv));
   } catch (e) {
     if (!/already/i.test(e instanceof Error ? e.message : String(e))) throw e;
   }

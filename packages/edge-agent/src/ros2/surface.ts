@@ -3,6 +3,7 @@
  * service clients and servers. `rclnodejs-adapter.ts` maps it onto the real library; tests use an in-process fake
  * of the same interface, so every driver above it runs the same code either way.
  */
+import type { Ros2ParameterType, Ros2ParameterValue } from './ros-args.js';
 
 /**
  * QoS preset names: `default` = reliable, depth 10; `sensor` = best effort, depth 5 (rclnodejs `QoS.profile*`);
@@ -46,6 +47,20 @@ export interface Ros2Service {
 }
 
 /**
+ * A node parameter as `declareParameters` takes it: visible to every other node through the standard parameter
+ * services (`~/list_parameters`, `~/get_parameters`, `~/describe_parameters`; `ros2 param list` / `get`).
+ */
+export interface Ros2Parameter {
+  name: string;
+  type: Ros2ParameterType;
+  /** Integers as JS numbers (safe-integer range); rclnodejs takes them as BigInt, the adapter converts. */
+  value: Ros2ParameterValue;
+  description: string;
+  /** True: a `set_parameters` from outside is refused (the agent reads its parameters once, at start-up). */
+  readOnly: boolean;
+}
+
+/**
  * One ROS 2 node. Topic and service names are resolved as ROS does: absolute (`/a/b`) as given, relative against the
  * node's namespace. Callbacks run on the event loop (rclnodejs spins in the background); they must not throw.
  */
@@ -64,6 +79,8 @@ export interface Ros2Node {
   /** `type` like `'interbotix_xs_msgs/srv/TorqueEnable'`. */
   createClient(type: string, service: string): Ros2ServiceClient;
   createService(type: string, service: string, handler: Ros2ServiceHandler): Ros2Service;
+  /** Declares parameters on the node (each name once; a second declaration of a name is BAD_ARGUMENT). */
+  declareParameters(parameters: readonly Ros2Parameter[]): void;
   /** Destroys the node and everything created on it; idempotent. */
   destroy(): void;
 }

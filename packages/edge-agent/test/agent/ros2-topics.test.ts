@@ -12,6 +12,7 @@ import { DEMO_BUNDLE_DIR, resolveConfig } from '../../src/config/load.js';
 import { OnnxPolicy } from '../../src/policy/onnx-policy.js';
 import { alohaPlugin } from '../../src/robots/aloha/plugin.js';
 import { AGENT_ROS2_TYPES } from '../../src/ros2/agent-topics.js';
+import type { Ros2Parameter } from '../../src/ros2/surface.js';
 import { FakeRos2Graph } from '../ros2/fake-ros2.js';
 import { startXsSdkPeer } from '../ros2/xs-sdk-peer.js';
 import { waitUntil } from './helpers.js';
@@ -57,8 +58,14 @@ describe('EdgeAgent (ALOHA) on ROS 2 (fake graph)', () => {
     );
     for (const p of peers) p.publish();
     agent = await clock.runUntil(pending, WORKER_IDLE);
-    // The robot's transport and the agent topics share the one node.
+    // The robot's transport and the agent topics share the one node; it carries the agent's parameters.
     expect(agent.robot.ros2Node?.name).toBe('cell_agent');
+    const params = (agent.robot.ros2Node as unknown as { parameters: Map<string, Ros2Parameter> }).parameters;
+    expect(params.get('transport')).toMatchObject({ type: 'string', value: 'ros2', readOnly: true });
+    expect(params.get('hz')).toMatchObject({ type: 'double', value: 50 });
+    expect(params.get('ros_node_name')).toMatchObject({ value: 'cell_agent' });
+    expect(params.get('estop_topic')).toMatchObject({ value: '/openpi_edge/estop' });
+    expect(params.get('cameras')).toMatchObject({ value: 'ros2' });
     expect(graph.subscribers('/openpi_edge/estop')).toEqual([
       { type: AGENT_ROS2_TYPES.bool, qos: 'default' },
     ]);

@@ -49,6 +49,8 @@ export interface RclpyPeer {
   stderr(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the peer's last JSON stdout line (or null). */
   stop(graceMs?: number): Promise<Record<string, unknown> | null>;
+  /** Resolves when the peer exits by itself: its code and last JSON stdout line (or null). */
+  finished(): Promise<{ code: number | null; json: Record<string, unknown> | null }>;
 }
 
 export interface StartRclpyPeerOptions {
@@ -106,6 +108,14 @@ export async function startRclpyPeer(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const lastJson = (): Record<string, unknown> | null => {
+    const last = out.trim().split('\n').at(-1) ?? '';
+    try {
+      return JSON.parse(last) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  };
   return {
     child,
     stdout: () => out,
@@ -117,12 +127,11 @@ export async function startRclpyPeer(
         await exited;
         clearTimeout(t);
       }
-      const last = out.trim().split('\n').at(-1) ?? '';
-      try {
-        return JSON.parse(last) as Record<string, unknown>;
-      } catch {
-        return null;
-      }
+      return lastJson();
+    },
+    async finished() {
+      const code = await exited;
+      return { code, json: lastJson() };
     },
   };
 }

@@ -9,6 +9,7 @@ import { OpenpiEdgeError } from '@openpi-edge/client';
 import {
   type Ros2Context,
   type Ros2Node,
+  type Ros2Parameter,
   type Ros2Publisher,
   type Ros2Service,
   type Ros2ServiceClient,
@@ -238,6 +239,21 @@ class FakeNode implements Ros2Node {
     this.#services.add(name);
     this.graph.serviceRegistered();
     return { service: name };
+  }
+
+  /** Parameters declared on this node, by name (what a parameter client would list). */
+  readonly parameters = new Map<string, Ros2Parameter>();
+
+  declareParameters(parameters: readonly Ros2Parameter[]): void {
+    for (const [i, p] of parameters.entries()) {
+      if (this.parameters.has(p.name) || parameters.findIndex((q) => q.name === p.name) !== i) {
+        throw new OpenpiEdgeError('BAD_ARGUMENT', `node ${this.name}: parameter ${p.name} already declared`, {
+          node: this.name,
+          parameter: p.name,
+        });
+      }
+    }
+    for (const p of parameters) this.parameters.set(p.name, { ...p });
   }
 
   destroy(): void {
