@@ -18,7 +18,7 @@ const LAUNCH = join(REPO_ROOT, 'packages', 'edge-agent', 'ros2', 'launch', 'edge
  * recording its `cmd`.
  */
 function launchCommand(launchArgs: Record<string, string>): { cmd: string[]; params: string[] } {
-  const py = String.raw`
+  const py = `
 import json, sys, types
 launch = types.ModuleType('launch'); actions = types.ModuleType('launch.actions'); subs = types.ModuleType('launch.substitutions')
 class LaunchDescription(list): pass
