@@ -18,7 +18,9 @@ The Python twin of packages/edge-agent/test/ros2/xs-sdk-peer.ts, for end-to-end 
 Goals are followed with first-order motion (time constant --tau s) on every publish tick; a joint whose torque is off
 ignores goals (counted). Camera topics: /<cam>/camera/color/image_rect_raw (alohaImageTopic in
 src/robots/aloha/constants.ts) for cam_high, cam_low, cam_left_wrist, cam_right_wrist, sensor_msgs/Image rgb8 at
---image-hz (sensor-data QoS by default, --image-qos reliable for realsense2_camera's default).
+--image-hz (sensor-data QoS by default, --image-qos reliable for realsense2_camera's default). As on a real cell,
+the cameras can be a process of their own: `--namespaces ''` runs cameras only, `--cameras ''` arms only.
+SIGUSR1 freezes joint_states (a hung driver; commands are still taken and counted) and a second one resumes them.
 
 Run it only inside scripts/ros2-netns.sh, with .venv-ros2/ros2-env.sh and .venv-ros2/opt/openpi_msgs/env.sh sourced:
   python test/python/xs_sdk_peer.py --rate 100 --image-hz 30
@@ -43,6 +45,9 @@ from sensor_msgs.msg import Image, JointState
 from interbotix_xs_msgs.msg import JointGroupCommand, JointSingleCommand
 from interbotix_xs_msgs.srv import OperatingModes, RegisterValues, Reboot, RobotInfo, TorqueEnable
 
+# The agent's watchdog calls a joint state stale after 100 ms (src/robots/aloha/safety-defaults.ts); by this long
+# into a freeze it must hold, whatever the load on this machine.
+FROZEN_SETTLE_S = 0.3
 ARM_JOINTS = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate"]
 JOINT_NAMES = ARM_JOINTS + ["gripper", "left_finger", "right_finger"]
 # ALOHA_DEFAULT_RESET_POSE (src/robots/aloha/constants.ts)
@@ -246,11 +251,22 @@ class XsSdkPeer(Node):
         if len(initial) != 6:
             raise SystemExit("--initial-arm needs 6 comma-separated values")
         self.tau = args.tau
-        self.arms = [Arm(self, ns, initial, args.initial_gripper, geometry) for ns in args.namespaces.split(",")]
+        self.arms = [
+            Arm(self, ns, initial, args.initial_gripper, geometry) for ns in args.namespaces.split(",") if ns
+        ]
         self.last_tick = time.monotonic()
         self.max_gap = 0.0
         self.gaps_over_50ms = 0
-        self.create_timer(1.0 / args.rate, self.tick)
+        # SIGUSR1 toggles a freeze: joint_states stop (a hung driver or a lost link); commands are still taken.
+        self.frozen = False
+        self.freezes = 0
+        self.commands_while_frozen = 0
+        self.commands_at_freeze = 0
+        self.frozen_at = 0.0
+        self.frozen_ref: list | None = None
+        self.goal_drift_while_frozen = 0.0
+        if self.arms:
+            self.create_timer(1.0 / args.rate, self.tick)
         self.images = {}
         self.image_pubs = []
         self.images_published = 0
@@ -290,7 +306,30 @@ class XsSdkPeer(Node):
         stamp = self.get_clock().now().to_msg()
         for arm in self.arms:
             arm.step(dt, self.tau)
-            arm.publish(stamp)
+            if not self.frozen:
+                arm.publish(stamp)
+        if self.frozen and now - self.frozen_at >= FROZEN_SETTLE_S:
+            # Goals FROZEN_SETTLE_S after the last joint state vs. every goal after it: a driver that holds moves 0.
+            goals = [g for arm in self.arms for g in arm.goal]
+            if self.frozen_ref is None:
+                self.frozen_ref = goals
+            self.goal_drift_while_frozen = max(
+                [self.goal_drift_while_frozen] + [abs(a - b) for a, b in zip(goals, self.frozen_ref)]
+            )
+
+    def toggle_freeze(self) -> None:
+        self.frozen = not self.frozen
+        if self.frozen:
+            self.freezes += 1
+            self.frozen_at = time.monotonic()
+            self.frozen_ref = None
+            self.commands_at_freeze = self.commands_total()
+        else:
+            self.commands_while_frozen += self.commands_total() - self.commands_at_freeze
+        print(f"xs_sdk_peer: joint_states {'frozen' if self.frozen else 'resumed'}", file=sys.stderr, flush=True)
+
+    def commands_total(self) -> int:
+        return sum(sum(arm.report()["commands"].values()) for arm in self.arms)
 
     def tick_images(self) -> None:
         w, h = self.image_size
@@ -316,12 +355,17 @@ class XsSdkPeer(Node):
             "max_state_gap_ms": round(self.max_gap * 1000, 1),
             "state_gaps_over_50ms": self.gaps_over_50ms,
             "cameras": [c for c, _, _ in self.image_pubs],
+            "freezes": self.freezes,
+            # Largest goal change (rad) received more than FROZEN_SETTLE_S into a freeze.
+            "goal_drift_while_frozen": self.goal_drift_while_frozen,
+            "commands_while_frozen": self.commands_while_frozen
+            + (self.commands_total() - self.commands_at_freeze if self.frozen else 0),
         }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--namespaces", default="/follower_left,/follower_right")
+    ap.add_argument("--namespaces", default="/follower_left,/follower_right", help="empty = no arms (cameras only)")
     ap.add_argument("--rate", type=float, default=100.0, help="joint_states Hz per arm (default 100)")
     ap.add_argument("--tau", type=float, default=0.03, help="first-order time constant (s), 0 = jump to goal")
     ap.add_argument("--initial-arm", default="", help="6 comma-separated radians (default the ALOHA home pose)")
@@ -345,6 +389,7 @@ def main() -> int:
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGUSR1, lambda *_: node.toggle_freeze())
     print("xs_sdk_peer: ready", file=sys.stderr, flush=True)
     if args.ready_file:
         with open(args.ready_file, "w") as f:

@@ -1,5 +1,5 @@
 /** ALOHA over ROS 2 against the fake graph with an xs_sdk peer per arm: topics, message fields, setup services. */
-import { ManualClock, type NDArray } from '@openpi-edge/client';
+import { ManualClock, type NDArray, OpenpiEdgeError } from '@openpi-edge/client';
 import { describe, expect, it } from 'vitest';
 import { ALOHA_CAMERA_NAMES, alohaImageTopic } from '../../src/robots/aloha/constants.js';
 import { createAlohaEnvironment } from '../../src/robots/aloha/create.js';
@@ -140,6 +140,41 @@ describe('ALOHA ROS 2 transport (fake rclnodejs surface)', () => {
     } finally {
       await close();
     }
+  });
+
+  it('a service reply lost on the way (REQUEST_TIMEOUT) is asked again; one that never comes fails naming the attempts', async () => {
+    const graph = new FakeRos2Graph();
+    const node = graph.createNode('agent');
+    const sdk = graph.createNode('xs_sdk');
+    const peers = [startXsSdkPeer(sdk, '/follower_left', HOME), startXsSdkPeer(sdk, '/follower_right', HOME)];
+    // The first reboot reply of the left arm is lost: the client side times out, as rclnodejs reports it.
+    const real = graph.services.get('/follower_left/reboot_motors');
+    let lost = 1;
+    graph.services.set('/follower_left/reboot_motors', {
+      type: real!.type,
+      handler: (req) => {
+        if (lost-- > 0) {
+          throw new OpenpiEdgeError(
+            'REQUEST_TIMEOUT',
+            'service /follower_left/reboot_motors did not answer',
+            {},
+          );
+        }
+        return real!.handler(req);
+      },
+    });
+    const arms = new Ros2AlohaArms({ node, timeoutMs: 1000 });
+    for (const p of peers) p.publish();
+    await arms.start();
+    expect(arms.serviceRetries).toBe(1);
+    expect(graph.calls.filter((c) => c.service === '/follower_left/reboot_motors')).toHaveLength(2);
+
+    lost = Number.POSITIVE_INFINITY;
+    await expect(arms.rebootGrippers()).rejects.toMatchObject({
+      code: 'REQUEST_TIMEOUT',
+      context: { service: '/follower_left/reboot_motors', attempts: 3 },
+    });
+    await arms.close();
   });
 
   it('without joint states start fails naming the topics; short messages are rejected and counted', async () => {

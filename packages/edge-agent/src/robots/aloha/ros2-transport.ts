@@ -38,6 +38,13 @@ interface Side {
   rejected: number;
 }
 
+/**
+ * Tries per service call and each one's share of `timeoutMs` (together the whole of it): a lost reply costs 30 %
+ * of the budget, not all of it, and the last try still has 40 % for a slow servo reboot.
+ */
+const ATTEMPT_SHARE = [0.3, 0.3, 0.4] as const;
+const SERVICE_ATTEMPTS = ATTEMPT_SHARE.length;
+
 function abs(ns: string): string {
   return `/${ns.replace(/^\/+|\/+$/g, '')}`;
 }
@@ -54,6 +61,7 @@ export class Ros2AlohaArms implements AlohaArmsTransport {
   readonly #subs: ReturnType<Ros2Node['createSubscription']>[] = [];
   readonly #wakeups = new Wakeups();
   #closed = false;
+  #serviceRetries = 0;
 
   constructor(options: Ros2ArmsOptions) {
     this.#node = options.node;
@@ -129,7 +137,32 @@ export class Ros2AlohaArms implements AlohaArmsTransport {
         { service: client.service, timeoutMs: this.#timeoutMs },
       );
     }
-    await client.call(request, this.#timeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.call(request, ATTEMPT_SHARE[attempt - 1]! * this.#timeoutMs);
+        return;
+      } catch (e) {
+        // Seen over real DDS (about 1 run in 17): `waitForService` is true once the server's request reader is
+        // matched, but a reply sent before the client's reply reader is matched is lost. Every call made here is
+        // idempotent (reboot, modes, torque), so a timed-out one is sent again.
+        const timedOut = e instanceof OpenpiEdgeError && e.code === 'REQUEST_TIMEOUT';
+        if (!timedOut || attempt >= SERVICE_ATTEMPTS) {
+          if (!timedOut) throw e;
+          throw new OpenpiEdgeError(
+            'REQUEST_TIMEOUT',
+            `service ${client.service}: no reply to ${attempt} attempts within ${this.#timeoutMs} ms (is xs_sdk running?)`,
+            { service: client.service, attempts: attempt, timeoutMs: this.#timeoutMs },
+            { cause: e },
+          );
+        }
+        this.#serviceRetries += 1;
+      }
+    }
+  }
+
+  /** Service calls sent again after a lost reply. */
+  get serviceRetries(): number {
+    return this.#serviceRetries;
   }
 
   /** The follower setup of Interbotix ALOHA, both arms; then waits for both joint states. */
