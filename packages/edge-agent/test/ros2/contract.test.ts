@@ -97,6 +97,40 @@ for (const backend of backends) {
       expect(count).toBe(before);
     });
 
+    it('declares typed parameters once; a second declaration of a name is BAD_ARGUMENT naming the node', async () => {
+      ctx = await backend.make();
+      const node = ctx.createNode('contract_params');
+      node.declareParameters([
+        { name: 'hz', type: 'double', value: 50, description: 'rate', readOnly: true },
+        { name: 'episodes', type: 'integer', value: 2, description: 'n', readOnly: true },
+        { name: 'prompt', type: 'string', value: 'x', description: 'p', readOnly: true },
+        { name: 'dry_run', type: 'bool', value: false, description: 'd', readOnly: false },
+      ]);
+      expect(() =>
+        node.declareParameters([
+          { name: 'hz', type: 'double', value: 1, description: 'again', readOnly: true },
+        ]),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'BAD_ARGUMENT',
+          context: expect.objectContaining({ node: 'contract_params' }),
+        }),
+      );
+    });
+
+    it('a sensor-QoS (best effort) subscription receives from a default (reliable) publisher', async () => {
+      ctx = await backend.make();
+      const node = ctx.createNode('contract_qos');
+      const got: unknown[] = [];
+      node.createSubscription('std_msgs/msg/String', '/contract_qos', { qos: 'sensor' }, (m) => got.push(m));
+      const pub = node.createPublisher('std_msgs/msg/String', '/contract_qos');
+      const m = await waitFor(() => {
+        pub.publish({ data: 'frame' });
+        return got[0];
+      }, 'a String');
+      expect(m).toMatchObject({ data: 'frame' });
+    });
+
     it('service clients find a server, send a request and get its response; absent services report false', async () => {
       ctx = await backend.make();
       const server = ctx.createNode('contract_server', '/contract_srv');
