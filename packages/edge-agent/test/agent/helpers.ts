@@ -20,6 +20,9 @@ export interface CliProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** `start` flags of the end-to-end runs: the local bundle on one CPU thread, no live status line. */
+export const CPU_QUIET_FLAGS = ['--providers', 'cpu', '--threads', '1', '--status-interval', '0'] as const;
+
 /** Runs `edge-agent <args>` from the TypeScript sources (tsx, `source` condition), like the package scripts. */
 export function runCli(args: string[]): CliProcess {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI_MAIN, ...args], {

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { AGENT_ROS2_PARAMETERS } from '../../src/ros2/agent-parameters.js';
-import { type CliProcess, runCli } from '../agent/helpers.js';
+import { type CliProcess, CPU_QUIET_FLAGS, runCli } from '../agent/helpers.js';
 import { type RclpyPeer, requireRealRos2, startRclpyPeer } from './harness.js';
 
 requireRealRos2();
@@ -37,12 +37,7 @@ describe('edge-agent as a ROS 2 node (real DDS, rclpy observer)', () => {
       'start',
       '--robot',
       'aloha',
-      '--providers',
-      'cpu',
-      '--threads',
-      '1',
-      '--status-interval',
-      '0',
+      ...CPU_QUIET_FLAGS,
       '--ros-args',
       '-p',
       'hz:=25',

@@ -8,7 +8,7 @@
 import { realClock } from '@openpi-edge/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alohaPlugin } from '../../src/robots/aloha/plugin.js';
-import { type CliProcess, runCli } from '../agent/helpers.js';
+import { type CliProcess, CPU_QUIET_FLAGS, runCli } from '../agent/helpers.js';
 import { describeRobotContract } from '../robots/contract.js';
 import {
   type RclpyPeer,
@@ -104,12 +104,7 @@ describe('edge-agent start --robot aloha --transport ros2 (real DDS, full-size c
       'ros2',
       '--max-steps',
       String(steps),
-      '--providers',
-      'cpu',
-      '--threads',
-      '1',
-      '--status-interval',
-      '0',
+      ...CPU_QUIET_FLAGS,
     ]);
 
   it('runs an episode through xs_sdk: setup services, commands for both arms, reset home at the end', async () => {

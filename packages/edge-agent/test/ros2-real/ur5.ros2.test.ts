@@ -32,7 +32,7 @@ import { type Ur5Robot, ur5Plugin } from '../../src/robots/ur5/plugin.js';
 import { UR_JOINT_NAMES, UR_ROS2_TYPES, Ur5Ros2Arm } from '../../src/robots/ur5/ros2-arm.js';
 import type { Ros2Context, Ros2Node } from '../../src/ros2/surface.js';
 import { SafetyGate } from '../../src/safety/gate.js';
-import { type CliProcess, runCli, stopChild } from '../agent/helpers.js';
+import { type CliProcess, CPU_QUIET_FLAGS, runCli, stopChild } from '../agent/helpers.js';
 import { describeRobotContract } from '../robots/contract.js';
 import {
   type RclpyPeer,
@@ -323,12 +323,7 @@ describe('edge-agent start --robot ur5 --transport ros2 (real CLI, demo UR5 bund
       'none',
       '--max-steps',
       '250',
-      '--providers',
-      'cpu',
-      '--threads',
-      '1',
-      '--status-interval',
-      '0',
+      ...CPU_QUIET_FLAGS,
     ]);
     cli.push(run);
     const priority = raiseAgentPriority(run);
