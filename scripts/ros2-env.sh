@@ -82,8 +82,10 @@ export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 # rclnodejs's rebuild runs \`npx rimraf\`.
 export npm_config_yes=true
 EOF
-    # What rclnodejs is built against: the installed ROS wheels (not this script), for the rclnodejs cache key.
-    "$VENV/bin/python" -m pip freeze --disable-pip-version-check | grep -i '^ros' | sha256sum | cut -c1-12 > "$VENV/.ros-wheels.sha256"
+    # What rclnodejs is built against, for its cache key: the pinned wheel list and the interpreter (not this script;
+    # not a pip freeze either, which also lists whatever was installed into the venv later, e.g. scripts/ros2-msgs.sh's
+    # build-time wheels).
+    { grep -i '^ros' "$req"; echo "$pyver"; } | sha256sum | cut -c1-12 > "$VENV/.ros-wheels.sha256"
     echo "$want" > "$marker"
     log "venv ready in $(( $(date +%s) - t0 )) s"
   fi
