@@ -18,7 +18,8 @@ The Python twin of packages/edge-agent/test/ros2/xs-sdk-peer.ts, for end-to-end 
 Goals are followed with first-order motion (time constant --tau s) on every publish tick; a joint whose torque is off
 ignores goals (counted). Camera topics: /<cam>/camera/color/image_rect_raw (alohaImageTopic in
 src/robots/aloha/constants.ts) for cam_high, cam_low, cam_left_wrist, cam_right_wrist, sensor_msgs/Image rgb8 at
---image-hz (sensor-data QoS by default, --image-qos reliable for realsense2_camera's default). As on a real cell,
+--image-hz (sensor-data QoS by default, --image-qos reliable for realsense2_camera's default), and with
+--image-transport compressed|both sensor_msgs/CompressedImage (JPEG) on <topic>/compressed. As on a real cell,
 the cameras can be a process of their own: `--namespaces ''` runs cameras only, `--cameras ''` arms only.
 SIGUSR1 freezes joint_states (a hung driver; commands are still taken and counted) and a second one resumes them.
 
@@ -33,6 +34,7 @@ import array
 import json
 import math
 import signal
+import subprocess
 import sys
 import time
 
@@ -40,7 +42,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 
 from interbotix_xs_msgs.msg import JointGroupCommand, JointSingleCommand
 from interbotix_xs_msgs.srv import OperatingModes, RegisterValues, Reboot, RobotInfo, TorqueEnable
@@ -59,6 +61,16 @@ GEOMETRY = {"vx300s": (0.022, 0.036), "aloha_vx300s": (0.0275, 0.035)}
 LOWER = [-3.14158, -1.85005, -1.76278, -3.14158, -1.86750, -3.14158, 0.0]
 UPPER = [3.14158, 1.25664, 1.60570, 3.14158, 2.23402, 3.14158, 2.0]
 CAMERAS = ["cam_high", "cam_low", "cam_left_wrist", "cam_right_wrist"]
+
+
+def jpeg_of(rgb: bytes, width: int, height: int) -> bytes:
+    """One rgb24 frame as JPEG (ffmpeg's mjpeg encoder: scripts/setup.sh installs ffmpeg)."""
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-i", "-",
+         "-frames:v", "1", "-f", "mjpeg", "-q:v", "3", "-"],
+        input=rgb, capture_output=True, check=True,
+    )
+    return out.stdout
 
 
 def finger_of(angle: float, geometry: tuple) -> float:
@@ -269,6 +281,7 @@ class XsSdkPeer(Node):
             self.create_timer(1.0 / args.rate, self.tick)
         self.images = {}
         self.image_pubs = []
+        self.compressed_pubs: list = []
         self.images_published = 0
         if args.image_hz > 0 and args.cameras:
             qos = (
@@ -281,7 +294,7 @@ class XsSdkPeer(Node):
             w, h = args.image_width, args.image_height
             for k, cam in enumerate(args.cameras.split(",")):
                 topic = f"/{cam}/camera/color/image_rect_raw"
-                pub = self.create_publisher(Image, topic, qos)
+                pub = self.create_publisher(Image, topic, qos) if args.image_transport != "compressed" else None
                 # A per-camera gradient, built once (the data is copied at publish time).
                 row = bytearray()
                 for x in range(w):
@@ -292,6 +305,11 @@ class XsSdkPeer(Node):
                     row[2::3] = bytes([shade]) * w
                     data += row
                 self.image_pubs.append((cam, pub, array.array("B", bytes(data))))
+                if args.image_transport != "raw":
+                    # image_transport's compressed topic: the same frame as JPEG, encoded once by ffmpeg.
+                    jpeg = jpeg_of(bytes(data), w, h)
+                    cpub = self.create_publisher(CompressedImage, f"{topic}/compressed", qos)
+                    self.compressed_pubs.append((cam, cpub, array.array("B", jpeg)))
             self.image_size = (w, h)
             self.frame_id = 0
             self.create_timer(1.0 / args.image_hz, self.tick_images)
@@ -334,7 +352,16 @@ class XsSdkPeer(Node):
     def tick_images(self) -> None:
         w, h = self.image_size
         stamp = self.get_clock().now().to_msg()
+        for cam, cpub, jpeg in self.compressed_pubs:
+            cmsg = CompressedImage()
+            cmsg.header.stamp = stamp
+            cmsg.header.frame_id = f"{cam}_color_optical_frame"
+            cmsg.format = "rgb8; jpeg compressed bgr8"
+            cmsg.data = jpeg
+            cpub.publish(cmsg)
         for cam, pub, data in self.image_pubs:
+            if pub is None:
+                continue
             msg = Image()
             msg.header.stamp = stamp
             msg.header.frame_id = f"{cam}_color_optical_frame"
@@ -354,7 +381,8 @@ class XsSdkPeer(Node):
             # Longest gap between joint_states ticks (the agent's watchdog calls a state stale after 100 ms).
             "max_state_gap_ms": round(self.max_gap * 1000, 1),
             "state_gaps_over_50ms": self.gaps_over_50ms,
-            "cameras": [c for c, _, _ in self.image_pubs],
+            "cameras": [c for c, p, _ in self.image_pubs if p is not None],
+            "compressed_cameras": [c for c, _, _ in self.compressed_pubs],
             "freezes": self.freezes,
             # Largest goal change (rad) received more than FROZEN_SETTLE_S into a freeze.
             "goal_drift_while_frozen": self.goal_drift_while_frozen,
@@ -378,6 +406,12 @@ def main() -> int:
     ap.add_argument("--image-width", type=int, default=640)
     ap.add_argument("--image-height", type=int, default=480)
     ap.add_argument("--image-qos", choices=["sensor", "reliable"], default="sensor")
+    ap.add_argument(
+        "--image-transport",
+        choices=["raw", "compressed", "both"],
+        default="raw",
+        help="Image on <topic>, CompressedImage (JPEG) on <topic>/compressed, or both",
+    )
     ap.add_argument("--duration", type=float, default=0.0, help="exit on its own after this many s (0 = never)")
     ap.add_argument("--ready-file", default="", help="touched once all endpoints exist")
     args = ap.parse_args()

@@ -196,6 +196,20 @@ describe('RosImageCamera', () => {
     expect(Math.abs((rgb.data as Uint8Array)[0]! - 200)).toBeLessThanOrEqual(2);
     expect(await frameToRgb(frame, 'cam_low')).toBe(rgb); // decoded once
   });
+
+  it("a topic named as image_transport's compressed one is CompressedImage unless told otherwise", async () => {
+    const graph = new FakeRos2Graph();
+    const node = graph.createNode('cams');
+    const topic = '/cam_high/camera/color/image_rect_raw/compressed';
+    const inferred = new RosImageCamera({ name: 'cam_high', node, topic });
+    await inferred.start();
+    expect(graph.subscribers(topic)).toEqual([{ type: ROS2_TYPES.compressedImage, qos: 'sensor' }]);
+    await inferred.close();
+    const raw = new RosImageCamera({ name: 'cam_high', node, topic, transport: 'raw' });
+    await raw.start();
+    expect(graph.subscribers(topic)).toEqual([{ type: ROS2_TYPES.image, qos: 'sensor' }]);
+    await raw.close();
+  });
 });
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;

@@ -14,7 +14,11 @@ export interface RosImageCameraOptions {
   node: Ros2Node;
   /** Topic, e.g. `/cam_high/camera/color/image_rect_raw` (Image) or `.../compressed` (CompressedImage). */
   topic: string;
-  /** `raw` → sensor_msgs/Image, `compressed` → sensor_msgs/CompressedImage. Default `raw`. */
+  /**
+   * `raw` → sensor_msgs/Image, `compressed` → sensor_msgs/CompressedImage. Default: `compressed` for a topic ending
+   * in `/compressed` (image_transport's name for it, e.g. `/cam_high/camera/color/image_rect_raw/compressed`),
+   * otherwise `raw`.
+   */
   transport?: 'raw' | 'compressed';
   /** QoS preset. Default `sensor` (best effort; matches reliable and best-effort publishers). */
   qos?: Ros2QosPreset;
@@ -45,7 +49,8 @@ export class RosImageCamera implements CameraSource {
   start(): Promise<void> {
     if (this.#sub !== undefined) return Promise.resolve();
     const { node, topic } = this.#options;
-    const compressed = this.#options.transport === 'compressed';
+    const compressed =
+      (this.#options.transport ?? (topic.endsWith('/compressed') ? 'compressed' : 'raw')) === 'compressed';
     const type = compressed ? ROS2_TYPES.compressedImage : ROS2_TYPES.image;
     this.#sub = node.createSubscription(type, topic, { qos: this.#options.qos ?? 'sensor' }, (msg) => {
       try {
