@@ -1,7 +1,8 @@
 """Interbotix xs_sdk stand-in (rclpy, real DDS) for both ALOHA follower arms, plus the four ALOHA camera topics.
 
 The Python twin of packages/edge-agent/test/ros2/xs-sdk-peer.ts, for end-to-end runs of
-`edge-agent start --robot aloha --transport ros2` (scripts/ros2-e2e-aloha.sh). Per namespace (default
+`edge-agent start --robot aloha --transport ros2` (packages/edge-agent/test/ros2-real/aloha.ros2.test.ts,
+bench/ros2.bench.ts). Per namespace (default
 /follower_left and /follower_right), as the agent's transport (src/robots/aloha/ros2-transport.ts) uses them:
 
   <ns>/joint_states            sensor_msgs/JointState at --rate Hz (reliable, depth 10): 9 entries, the 6 arm joints,
