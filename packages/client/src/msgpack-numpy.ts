@@ -874,7 +874,10 @@ class Reader {
     let bytes = data;
     const aligned = data.byteOffset % wire.itemBytes === 0;
     if (wire.swapped || this.copy || !aligned) {
-      bytes = data.slice();
+      // A fresh buffer at offset 0, whatever `data` is: `slice()` on a Node Buffer is a view (no copy), so the swap
+      // below would write into the caller's bytes and the offset would stay unaligned.
+      bytes = new Uint8Array(data.byteLength);
+      bytes.set(data);
       if (wire.swapped) byteSwap(bytes, wire.itemBytes);
     }
     if (dtype === 'bool') bytes = normalizeBool(bytes);

@@ -388,3 +388,37 @@ describe('round trip', () => {
     );
   });
 });
+
+describe('unpackNumpy on Node Buffers', () => {
+  // Buffer.prototype.slice is a view, unlike Uint8Array's: the decoder must not rely on it copying.
+  const values = [1.5, -2.25, 3];
+  const le = new Uint8Array(Float32Array.from(values).buffer);
+  const be = new Uint8Array(le.length);
+  for (let i = 0; i < le.length; i += 4) for (let k = 0; k < 4; k++) be[i + k] = le[i + 3 - k]!;
+  const indexOf = (hay: Uint8Array, needle: Uint8Array): number =>
+    Buffer.from(hay).indexOf(Buffer.from(needle));
+
+  function message(bigEndian: boolean): Uint8Array {
+    const packed = packNumpy(ndarray('float32', [3], Float32Array.from(values))).slice();
+    if (!bigEndian) return packed;
+    const at = indexOf(packed, le);
+    packed.set(be, at);
+    packed[indexOf(packed, new TextEncoder().encode('<f4'))] = '>'.charCodeAt(0);
+    return packed;
+  }
+
+  for (const bigEndian of [false, true]) {
+    it(`decodes ${bigEndian ? 'big' : 'little'}-endian float32 at every byte offset and leaves the input as it was`, () => {
+      const msg = message(bigEndian);
+      for (let off = 0; off < 4; off++) {
+        const backing = Buffer.alloc(msg.length + off);
+        backing.set(msg, off);
+        const input = backing.subarray(off);
+        const before = Buffer.from(input);
+        const out = unpackNumpy(input) as NDArray<'float32'>;
+        expect(Array.from(out.data), `offset ${off}`).toEqual(values);
+        expect(Buffer.compare(input, before), `input unchanged at offset ${off}`).toBe(0);
+      }
+    });
+  }
+});
