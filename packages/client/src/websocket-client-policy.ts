@@ -584,12 +584,17 @@ export class WebsocketClientPolicy implements ClosablePolicy {
       let settled = false;
       let lastError: unknown = null;
       const timer = new AbortController();
+      const onAbort = (): void => finish(this.closedError());
       const finish = (e: OpenpiEdgeError | null, conn?: Connection): void => {
         if (settled) return;
         settled = true;
         timer.abort();
+        this.abort.signal.removeEventListener('abort', onAbort);
         if (e !== null) {
-          ws.onopen = ws.onmessage = ws.onerror = null;
+          ws.onopen = ws.onmessage = null;
+          // Not null: closing a socket whose handshake is pending makes `ws` emit 'error' ("closed before the
+          // connection was established"), and an 'error' with no listener would crash the process.
+          ws.onerror = () => {};
           ws.onclose = null;
           try {
             ws.close();
@@ -599,6 +604,9 @@ export class WebsocketClientPolicy implements ClosablePolicy {
           reject(e);
         } else if (conn) resolve(conn);
       };
+      // close() abandons the attempt at once (CLOSED) instead of leaving it to the connect timeout.
+      if (this.abort.signal.aborted) onAbort();
+      else this.abort.signal.addEventListener('abort', onAbort);
       this.clock.sleep(timeoutMs, timer.signal).then(
         () =>
           finish(

@@ -305,3 +305,59 @@ describe('WebsocketClientPolicy against an in-process ws server', () => {
     expect(() => c.getServerMetadata()).toThrow(/connect/);
   });
 });
+
+describe('WebsocketClientPolicy against a listener that never answers the handshake', () => {
+  // A TCP port taken by something that accepts and stays silent: the websocket handshake stays pending.
+  async function silentListener(): Promise<{ port: number; close: () => Promise<void> }> {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () =>
+        new Promise<void>((r) => {
+          for (const s of sockets) s.destroy();
+          server.close(() => r());
+        }),
+    };
+  }
+
+  it('a connect timeout during the pending handshake rejects with CONNECT_TIMEOUT (no unhandled error event)', async () => {
+    const l = await silentListener();
+    const client = new WebsocketClientPolicy({
+      host: '127.0.0.1',
+      port: l.port,
+      connectTimeoutMs: 150,
+      reconnect: { maxAttempts: 1 },
+    });
+    const err = await client.connect().catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'CONNECT_TIMEOUT',
+      context: { uri: `ws://127.0.0.1:${l.port}`, timeoutMs: 150, attempts: 1 },
+    });
+    // Let any error the socket emits after the abort surface within the test.
+    await new Promise((r) => setTimeout(r, 100));
+    await client.close();
+    await l.close();
+  });
+
+  it('close() during a connect attempt rejects the attempt with CLOSED at once (no unhandled error event)', async () => {
+    const l = await silentListener();
+    const client = new WebsocketClientPolicy({ host: '127.0.0.1', port: l.port, connectTimeoutMs: 60_000 });
+    const pending = client.connect().catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    await client.close();
+    const err = await pending;
+    expect(err).toMatchObject({ code: 'CLOSED' });
+    // Not the 60 s connect timeout: the attempt was abandoned by close().
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    await new Promise((r) => setTimeout(r, 100));
+    await l.close();
+  });
+});
