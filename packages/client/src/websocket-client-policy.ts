@@ -18,6 +18,8 @@ import { buildUri } from './uri.js';
 /** The subset of the WHATWG WebSocket API used here (both browsers' WebSocket and `ws` implement it). */
 export interface WebSocketLike {
   binaryType: string;
+  /** WHATWG readyState: 1 = OPEN, 2 = CLOSING (close frame sent or received), 3 = CLOSED. */
+  readonly readyState?: number;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
@@ -152,6 +154,9 @@ function isPlainDict(v: Value): v is Obs {
     !isNumpyScalar(v)
   );
 }
+
+/** WebSocket.OPEN. */
+const WS_OPEN = 1;
 
 /** What a failed connection attempt says: ws reports errors as `{ error, message }` events. */
 function describeSocketError(ev: unknown): { message: string; code?: string; status?: number } {
@@ -506,6 +511,13 @@ export class WebsocketClientPolicy implements ClosablePolicy {
 
   private ensureConnection(): Promise<Connection> {
     if (this.isClosed) return Promise.reject(this.closedError());
+    const conn = this.conn;
+    if (conn !== null && !conn.closing && (conn.ws.readyState ?? WS_OPEN) !== WS_OPEN) {
+      // The server closed (its close frame arrived) but the socket's 'close' has not fired yet: a request sent now
+      // would go out on the closing socket and fail. Let it finish closing; use a new connection.
+      conn.closing = true;
+      this.conn = null;
+    }
     if (this.conn !== null && !this.conn.closing) return Promise.resolve(this.conn);
     if (this.connecting === null) {
       this.connecting = this.connectWithRetry().finally(() => {

@@ -361,3 +361,23 @@ describe('WebsocketClientPolicy against a listener that never answers the handsh
     await l.close();
   });
 });
+
+describe('WebsocketClientPolicy after the server closed cleanly', () => {
+  it('the next infer reconnects instead of going out on the closing socket', async () => {
+    // The server answers, then closes with 1000 and stops reading: the client has the close frame but the closing
+    // handshake does not finish, so its socket sits in CLOSING (as behind a slow or half-gone server).
+    const server = await startServer((obs, sock, n) => {
+      sock.send(packNumpy({ echo: obs }));
+      if (n === 0) {
+        sock.close(1000, 'server done');
+        (sock as unknown as { _socket: { pause(): void } })._socket.pause();
+      }
+    });
+    const c = client(server.port);
+    expect(await c.infer({ step: 1 })).toEqual({ echo: { step: 1 } });
+    // The close frame arrives right behind the reply.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await c.infer({ step: 2 })).toEqual({ echo: { step: 2 } });
+    expect(server.sockets).toHaveLength(2);
+  });
+});
