@@ -434,7 +434,7 @@ export class EdgeAgent {
       });
       if (broker instanceof AsyncActionChunkBroker) {
         broker.addListener((e) => {
-          if (e.type === 'error') agent.noteFailure();
+          if (e.type === 'error') agent.backgroundFailed();
           else if (e.type === 'chunk') agent.noteSuccess();
         });
       }

@@ -54,7 +54,7 @@ export class GuardedAgent implements Agent {
   #primed: Obs | null = null;
   #consecutive = 0;
   #retryAt = Number.NEGATIVE_INFINITY;
-  /** Calls that passed the deadline, and calls that failed. */
+  /** Calls that passed the deadline, and requests that failed (calls, first chunks, background requests). */
   timeouts = 0;
   failures = 0;
   /** Ticks that got NO_ACTION because of the back-off. */
@@ -80,6 +80,12 @@ export class GuardedAgent implements Agent {
       const delay = Math.min(this.#maxBackoffMs, this.#backoffMs * 2 ** (this.#consecutive - 2));
       this.#retryAt = this.#clock.now() + delay;
     }
+  }
+
+  /** A request that failed elsewhere (the async broker's background request): counted, and towards the back-off. */
+  backgroundFailed(): void {
+    this.failures += 1;
+    this.noteFailure();
   }
 
   /** A success seen elsewhere (a chunk arrived): clears the back-off. */

@@ -32,15 +32,20 @@ afterEach(async () => {
 /** A 14-dim policy on the manual clock: each chunk takes `latencyMs`, holds the pose it is given, or throws. */
 class ScriptedPolicy implements ClosablePolicy {
   calls = 0;
+  failed = 0;
   constructor(
     private readonly clock: Clock,
     private readonly latencyMs: number,
-    private readonly fail = false,
+    /** true: every call fails; a number n: the calls after the first n fail. */
+    private readonly fail: boolean | number = false,
   ) {}
   async infer(obs: Obs): Promise<Obs> {
     this.calls += 1;
     await this.clock.sleep(this.latencyMs);
-    if (this.fail) throw new OpenpiEdgeError('BAD_OBSERVATION', "observation key 'prompt': missing", {});
+    if (this.fail === true || (typeof this.fail === 'number' && this.calls > this.fail)) {
+      this.failed += 1;
+      throw new OpenpiEdgeError('BAD_OBSERVATION', "observation key 'prompt': missing", {});
+    }
     const state = (obs.state as { data: Float32Array }).data;
     const data = new Float64Array(50 * 14);
     for (let r = 0; r < 50; r++) data.set(state, r * 14);
@@ -90,6 +95,23 @@ describe('EdgeAgent: a policy failing every request backs off', () => {
     expect(summary.backoffTicks).toBeGreaterThan(200);
     expect(summary.gate.moves).toBe(0);
     expect(summary.lastPolicyError).toContain("'prompt': missing");
+  }, 60_000);
+});
+
+describe('EdgeAgent: failures are counted where they happen', () => {
+  it("the async broker's failed background requests count as failures next to their POLICY_ERROR holds", async () => {
+    // The first chunk arrives; every later (background) request fails.
+    const policy = new ScriptedPolicy(realClock, 5, 1);
+    agent = await EdgeAgent.create(config({ maxSteps: 150, broker: 'async', reset: false }), {
+      plugins,
+      policy,
+      startupCheck: false,
+      warn: () => {},
+    });
+    const summary = await agent.run();
+    expect(policy.failed).toBeGreaterThan(0);
+    expect(summary.gate.faults.POLICY_ERROR).toBeGreaterThan(0);
+    expect(summary.policyFailures).toBe(policy.failed);
   }, 60_000);
 });
 
