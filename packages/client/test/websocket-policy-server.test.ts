@@ -659,3 +659,33 @@ describe('WebsocketPolicyServer: HTTP, auth, binding, lifecycle', () => {
     await expect(server.listen()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });
+
+describe('WebsocketPolicyServer: a client that pipelines frames without reading', () => {
+  it('stops reading that socket at maxQueuedRequests (bounded memory) and still answers every frame in order', async () => {
+    const slow: BasePolicy = {
+      infer: async (obs) => {
+        await new Promise((r) => setTimeout(r, 40));
+        return { n: obs.n as number };
+      },
+      reset: () => {},
+    };
+    const { server, url } = await serve(slow, { maxQueuedRequests: 4 });
+    const peer = await connect(url);
+    await peer.nextBinary(); // metadata
+    // 30 frames of 256 KiB sent at once (7.5 MiB): without a bound every one of them is parsed into the queue.
+    const payload = ndarray('uint8', [256 * 1024], new Uint8Array(256 * 1024));
+    for (let n = 0; n < 30; n++) peer.ws.send(packNumpy({ n, payload }));
+    await new Promise((r) => setTimeout(r, 300));
+    const mid = server.stats();
+    // A read that was under way when reading paused can still hold a frame or two.
+    expect(mid.peakQueuedRequests).toBeLessThanOrEqual(4 + 2);
+    expect(mid.backpressurePauses).toBeGreaterThanOrEqual(1);
+    for (let n = 0; n < 30; n++) expect((unpackNumpy(await peer.nextBinary()) as Obs).n).toBe(n);
+    expect(server.stats()).toMatchObject({ requests: 30, failures: 0 });
+  });
+
+  it('refuses a maxQueuedRequests outside 1..1024', () => {
+    const p: BasePolicy = { infer: async () => ({}), reset: () => {} };
+    expect(() => new WebsocketPolicyServer(p, { maxQueuedRequests: 0 })).toThrow(/maxQueuedRequests/);
+  });
+});

@@ -64,6 +64,13 @@ export interface WebsocketPolicyServerOptions {
   errorDetail?: 'traceback' | 'message';
   /** How long `close()` waits for peers to finish the close handshake before dropping them, in ms. Default 2000. */
   closeTimeoutMs?: number;
+  /**
+   * Requests one connection may have received and not yet answered (a client pipelining frames it does not read
+   * the replies of). At this many the server stops reading that socket (TCP pushes back on the peer) until one is
+   * answered, so a connection holds at most this many messages (each up to `maxMessageBytes`). Default 8
+   * (python-websockets, which openpi's server uses, stops reading after a comparable queue). 1 to 1024.
+   */
+  maxQueuedRequests?: number;
   /** Default: failures go to `console.warn`, nothing else is logged. */
   logger?: ServerLogger;
 }
@@ -98,6 +105,10 @@ export interface WebsocketPolicyServerStats {
   rejectedUpgrades: number;
   /** Peers dropped for not answering a keepalive ping in time. */
   keepaliveTimeouts: number;
+  /** Most requests any one connection had received and not yet answered (bounded by `maxQueuedRequests`). */
+  peakQueuedRequests: number;
+  /** Times a connection's reading was paused because its queue was full. */
+  backpressurePauses: number;
 }
 
 export interface WebsocketPolicyServerEvents {
@@ -119,6 +130,7 @@ const DEFAULTS = {
   pingIntervalMs: 20_000,
   pingTimeoutMs: 20_000,
   closeTimeoutMs: 2_000,
+  maxQueuedRequests: 8,
 } as const;
 
 const consoleLogger: ServerLogger = {
@@ -142,6 +154,8 @@ interface Session {
   prevTotalMs: number | undefined;
   /** Set once an error frame was sent: later queued requests are dropped. */
   failed: boolean;
+  /** Messages received and not yet handled (the chain's length). */
+  queued: number;
   pingTimer: NodeJS.Timeout | undefined;
   pongTimer: NodeJS.Timeout | undefined;
 }
@@ -152,6 +166,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
   private readonly host: string;
   private readonly port: number;
   private readonly maxPayload: number;
+  private readonly maxQueued: number;
   private readonly apiKeyDigest: Buffer | undefined;
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
@@ -174,6 +189,8 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
     failures: 0,
     rejectedUpgrades: 0,
     keepaliveTimeouts: 0,
+    peakQueuedRequests: 0,
+    backpressurePauses: 0,
   };
 
   /** Throws BAD_ARGUMENT for invalid options and ENCODE_FAILED when `metadata` cannot be encoded. */
@@ -204,6 +221,12 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
       options.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs,
       0,
       2 ** 31 - 1,
+    );
+    this.maxQueued = checkInteger(
+      'maxQueuedRequests',
+      options.maxQueuedRequests ?? DEFAULTS.maxQueuedRequests,
+      1,
+      1024,
     );
     this.concurrency = options.concurrency ?? 'serialize';
     this.errorDetail = options.errorDetail ?? 'traceback';
@@ -402,6 +425,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
       waitStart: performance.now(),
       prevTotalMs: undefined,
       failed: false,
+      queued: 0,
       pingTimer: undefined,
       pongTimer: undefined,
     };
@@ -410,7 +434,20 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
     this.counters.totalConnections++;
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      session.chain = session.chain.then(() => this.handleMessage(session, data, isBinary));
+      session.queued += 1;
+      if (session.queued > this.counters.peakQueuedRequests)
+        this.counters.peakQueuedRequests = session.queued;
+      if (session.queued >= this.maxQueued && !ws.isPaused) {
+        // Stop reading: frames already parsed still arrive (at most one more read's worth), then TCP pushes back.
+        ws.pause();
+        this.counters.backpressurePauses++;
+      }
+      session.chain = session.chain
+        .then(() => this.handleMessage(session, data, isBinary))
+        .finally(() => {
+          session.queued -= 1;
+          if (ws.isPaused && session.queued < this.maxQueued) ws.resume();
+        });
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes the connection itself after protocol errors (e.g. 1009 for an oversized message).
