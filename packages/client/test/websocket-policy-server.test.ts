@@ -689,3 +689,31 @@ describe('WebsocketPolicyServer: a client that pipelines frames without reading'
     expect(() => new WebsocketPolicyServer(p, { maxQueuedRequests: 0 })).toThrow(/maxQueuedRequests/);
   });
 });
+
+describe('WebsocketPolicyServer: connections that never complete a handshake', () => {
+  it('closes silent TCP connections after handshakeTimeoutMs; a websocket peer idle past it stays', async () => {
+    const { createConnection } = await import('node:net');
+    const echo: BasePolicy = { infer: async (obs) => obs, reset: () => {} };
+    const { server, address, url } = await serve(echo, { handshakeTimeoutMs: 200 });
+    const silent = await Promise.all(
+      Array.from({ length: 5 }, () => {
+        const sock = createConnection({ host: '127.0.0.1', port: address.port });
+        sock.on('error', () => {});
+        const closed = new Promise<void>((r) => sock.once('close', () => r()));
+        return new Promise<{ closed: Promise<void> }>((r) => sock.once('connect', () => r({ closed })));
+      }),
+    );
+    // A half-sent handshake is as silent as none.
+    const slow = createConnection({ host: '127.0.0.1', port: address.port });
+    slow.on('error', () => {});
+    const slowClosed = new Promise<void>((r) => slow.once('close', () => r()));
+    slow.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+    const peer = await connect(url);
+    await peer.nextBinary(); // metadata
+    await Promise.all([...silent.map((s) => s.closed), slowClosed]);
+    expect(server.stats().handshakeTimeouts).toBe(6);
+    // The upgraded peer, idle for longer than the handshake timeout, is still served.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await peer.infer({ x: 1 })).toMatchObject({ x: 1 });
+  });
+});

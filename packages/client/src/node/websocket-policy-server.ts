@@ -14,7 +14,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -71,6 +71,11 @@ export interface WebsocketPolicyServerOptions {
    * (python-websockets, which openpi's server uses, stops reading after a comparable queue). 1 to 1024.
    */
   maxQueuedRequests?: number;
+  /**
+   * A TCP connection that has not completed the websocket handshake (or an HTTP request) within this many ms is
+   * closed: silent sockets would otherwise be kept forever and use up file descriptors. Default 10000. 1 to 2^31-1.
+   */
+  handshakeTimeoutMs?: number;
   /** Default: failures go to `console.warn`, nothing else is logged. */
   logger?: ServerLogger;
 }
@@ -109,6 +114,8 @@ export interface WebsocketPolicyServerStats {
   peakQueuedRequests: number;
   /** Times a connection's reading was paused because its queue was full. */
   backpressurePauses: number;
+  /** TCP connections closed for not completing a handshake or request within `handshakeTimeoutMs`. */
+  handshakeTimeouts: number;
 }
 
 export interface WebsocketPolicyServerEvents {
@@ -131,6 +138,9 @@ const DEFAULTS = {
   pingTimeoutMs: 20_000,
   closeTimeoutMs: 2_000,
   maxQueuedRequests: 8,
+  handshakeTimeoutMs: 10_000,
+  /** TCP keepalive probe delay on every accepted socket (ms): a vanished peer's socket is eventually reclaimed. */
+  tcpKeepAliveMs: 10_000,
 } as const;
 
 const consoleLogger: ServerLogger = {
@@ -167,6 +177,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
   private readonly port: number;
   private readonly maxPayload: number;
   private readonly maxQueued: number;
+  private readonly handshakeTimeoutMs: number;
   private readonly apiKeyDigest: Buffer | undefined;
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
@@ -191,6 +202,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
     keepaliveTimeouts: 0,
     peakQueuedRequests: 0,
     backpressurePauses: 0,
+    handshakeTimeouts: 0,
   };
 
   /** Throws BAD_ARGUMENT for invalid options and ENCODE_FAILED when `metadata` cannot be encoded. */
@@ -228,6 +240,12 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
       1,
       1024,
     );
+    this.handshakeTimeoutMs = checkInteger(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+      1,
+      2 ** 31 - 1,
+    );
     this.concurrency = options.concurrency ?? 'serialize';
     this.errorDetail = options.errorDetail ?? 'traceback';
     this.logger = options.logger ?? consoleLogger;
@@ -253,6 +271,19 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
+    this.http.on('connection', (socket: Socket) => {
+      socket.setKeepAlive(true, DEFAULTS.tcpKeepAliveMs);
+      socket.setNoDelay(true);
+      // Cleared once the socket is upgraded (onConnection); an HTTP request is answered at once and closed.
+      socket.setTimeout(this.handshakeTimeoutMs, () => {
+        this.counters.handshakeTimeouts++;
+        this.logger.info?.('closing a connection that sent no handshake in time', {
+          remoteAddress: socket.remoteAddress,
+          timeoutMs: this.handshakeTimeoutMs,
+        });
+        socket.destroy();
+      });
+    });
   }
 
   /**
@@ -412,6 +443,8 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    // Upgraded: the handshake timeout no longer applies (keepalive pings watch the peer from here on).
+    req.socket.setTimeout(0);
     const info: ConnectionInfo = {
       id: this.nextId++,
       remoteAddress: req.socket.remoteAddress ?? '',
