@@ -1,5 +1,6 @@
 /**
- * `edge-agent serve --bundle <dir> [--host 0.0.0.0] [--port 8000] ...`: serves a bundle over openpi's protocol.
+ * `edge-agent serve --bundle <dir> [--host 127.0.0.1] [--port 8000] ...`: serves a bundle over openpi's protocol.
+ * A non-loopback `--host` needs `--api-key` or `--allow-unauthenticated`: exposing an open server is deliberate.
  * Once listening it prints one line on stdout, `listening on ws://<host>:<port> port=<port>`, for scripts and tests;
  * the provider report goes to stdout before it, warnings to stderr. SIGINT/SIGTERM close it cleanly.
  * The model runs in a worker thread (WorkerPolicy): crashes, hangs and restarts are reported on stderr.
@@ -21,7 +22,13 @@ const HELP = `usage: edge-agent serve [options]
 Serves a model bundle over openpi's websocket protocol (openpi clients work unchanged).
 
   --bundle <dir>          bundle directory (default: the demo π0 bundle, ${DEFAULT_BUNDLE})
-  --host <addr>           interface to bind (default 0.0.0.0)
+  --host <addr>           interface to bind (default 127.0.0.1; 0.0.0.0 = every interface, as openpi's
+                          serve_policy.py, needs --api-key or --allow-unauthenticated)
+  --allow-unauthenticated serve a non-loopback address without --api-key (anyone on the network can connect)
+  --max-message-mb <n>    largest incoming message, MiB; a bigger one closes that connection (default 64; 0 =
+                          unlimited, like openpi)
+  --error-detail <d>      error frames carry a traceback (default, like openpi) or only the message (no
+                          source paths): traceback | message
   --port <n>              TCP port, 0 = any free port (default 8000)
   --providers <list>      execution providers in priority order (default tensorrt,cuda,cpu;
                           env OPENPI_EDGE_PROVIDERS)
@@ -37,6 +44,12 @@ Serves a model bundle over openpi's websocket protocol (openpi clients work unch
   --no-warmup             skip the warm-up chunk
   --hang-timeout-ms <n>   a chunk not computed within this time restarts the policy worker (default 30000)
   -h, --help`;
+
+/** Whether `host` binds only this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
 
 /** Applies the per-provider CLI flags to the parsed provider list. */
 function withFlags(
@@ -82,6 +95,9 @@ export const serveCommand: CliCommand = {
           'num-steps': { type: 'string' },
           seed: { type: 'string' },
           'api-key': { type: 'string' },
+          'allow-unauthenticated': { type: 'boolean' },
+          'max-message-mb': { type: 'string' },
+          'error-detail': { type: 'string' },
           'no-warmup': { type: 'boolean' },
           'hang-timeout-ms': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
@@ -113,9 +129,30 @@ export const serveCommand: CliCommand = {
         ...(values['trt-cache'] === undefined ? {} : { trtCache: values['trt-cache'] }),
       },
     );
+    const host = values.host ?? '127.0.0.1';
+    if (!isLoopback(host) && values['api-key'] === undefined && values['allow-unauthenticated'] !== true) {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        `--host ${host} exposes the policy server beyond this machine without a key: add --api-key <key> ` +
+          '(clients send Authorization: Api-Key <key>), or --allow-unauthenticated to accept anyone who can reach ' +
+          'the port (openpi serve_policy.py does)',
+        { option: 'host', host },
+      );
+    }
+    const maxMb = numberFlag('max-message-mb', values['max-message-mb'], { min: 0 }) ?? 64;
+    const errorDetail = values['error-detail'];
+    if (errorDetail !== undefined && errorDetail !== 'traceback' && errorDetail !== 'message') {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        `--error-detail must be traceback or message, got '${errorDetail}'`,
+        {
+          option: 'error-detail',
+        },
+      );
+    }
     const serving = await serveBundle({
       bundle: values.bundle ?? DEFAULT_BUNDLE,
-      host: values.host ?? '0.0.0.0',
+      host,
       port,
       executionProviders: providers,
       ...(values['ort-path'] === undefined ? {} : { ortModulePath: values['ort-path'] }),
@@ -123,7 +160,11 @@ export const serveCommand: CliCommand = {
       ...(seed === undefined ? {} : { seed }),
       ...(values['no-warmup'] === true ? { warmup: false } : {}),
       ...(hangTimeoutMs === undefined ? {} : { hangTimeoutMs }),
-      ...(values['api-key'] === undefined ? {} : { server: { apiKey: values['api-key'] } }),
+      server: {
+        ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
+        ...(maxMb === 0 ? {} : { maxMessageBytes: Math.floor(maxMb * 2 ** 20) }),
+        ...(errorDetail === undefined ? {} : { errorDetail }),
+      },
       onEvent: (e) => {
         if (e.type === 'restarted')
           console.warn(`[openpi-edge] policy worker restarted (${e.restarts} so far)`);
