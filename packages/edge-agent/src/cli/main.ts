@@ -17,6 +17,7 @@ export const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
   start: async () => (await import('./start.js')).startCommand,
   emulate: async () => (await import('./emulate.js')).emulateCommand,
+  'bench-client': async () => (await import('./bench-client.js')).benchClientCommand,
 };
 
 export function usage(): string {
