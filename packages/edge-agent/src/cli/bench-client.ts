@@ -169,7 +169,12 @@ export async function runBenchClient(o: BenchClientOptions): Promise<BenchClient
         ['server', 'server_timing'],
         ['policy', 'policy_timing'],
       ] as const) {
-        for (const [k, ms] of timingEntries(reply[key])) (samples[`${prefix}_${k}`] ??= []).push(ms);
+        for (const [k, ms] of timingEntries(reply[key])) {
+          const name = `${prefix}_${k}`;
+          const list = samples[name] ?? [];
+          list.push(ms);
+          samples[name] = list;
+        }
       }
       const actions = reply.actions as { shape?: number[] } | undefined;
       if (actionsShape === null && Array.isArray(actions?.shape)) actionsShape = [...actions.shape];
