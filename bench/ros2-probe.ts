@@ -20,6 +20,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createRclnodejsContext } from '../packages/edge-agent/src/ros2/rclnodejs-adapter.js';
 import type { Ros2Node } from '../packages/edge-agent/src/ros2/surface.js';
+import type { LoopWindow } from './ros2-results.js';
 
 interface Header {
   stamp: { sec: number; nanosec: number };
@@ -113,18 +114,6 @@ function ticker50(): { take: () => number[] } {
       return out;
     },
   };
-}
-
-interface LoopWindow {
-  /** Event-loop delay (ms) of monitorEventLoopDelay at 1 ms resolution. */
-  elP50: number;
-  elP99: number;
-  elMax: number;
-  /** 50 Hz ticker lateness samples (ms). */
-  tickLate: number[];
-  /** This process's CPU time (user + system) per wall time, in % of one core. */
-  cpuPct: number;
-  seconds: number;
 }
 
 /** Resolves on a line `stop` on stdin (bench/ros2-inner.ts writes it once the publisher exited) or after `ms`. */

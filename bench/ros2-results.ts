@@ -44,9 +44,11 @@ export interface ImagePublisherReport {
 
 /** One event-loop window of bench/ros2-probe.ts images. */
 export interface LoopWindow {
+  /** Event-loop delay (ms) of monitorEventLoopDelay at 1 ms resolution. */
   elP50: number;
   elP99: number;
   elMax: number;
+  /** 50 Hz ticker lateness samples (ms). */
   tickLate: number[];
   /** CPU time per wall time, % of one core. */
   cpuPct: number;
