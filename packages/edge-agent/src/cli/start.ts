@@ -15,7 +15,7 @@ import { DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from 
 import type { AgentConfigFile } from '../config/schema.js';
 import type { AnyRobotPlugin } from '../robots/interface.js';
 import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
-import { rosParamsToArgs } from '../ros2/agent-parameters.js';
+import { hasFlag, rosParamsToArgs } from '../ros2/agent-parameters.js';
 import { DEFAULT_ESTOP_TOPIC } from '../ros2/agent-topics.js';
 import { splitRosArgs } from '../ros2/ros-args.js';
 import { attachKeyboard, attachSignals } from '../safety/estop-inputs.js';
@@ -198,7 +198,7 @@ export function withRosArgs(argv: readonly string[]): string[] {
   if (!ros.present) return [...argv];
   const args = rosParamsToArgs(ros.params, ros.args);
   if (ros.nodeName !== undefined) {
-    if (args.some((a) => a === '--ros-node-name' || a.startsWith('--ros-node-name='))) {
+    if (hasFlag(args, '--ros-node-name')) {
       throw new OpenpiEdgeError(
         'BAD_ARGUMENT',
         '-r __node:= and --ros-node-name (or -p ros_node_name) both given: use one',
@@ -209,7 +209,7 @@ export function withRosArgs(argv: readonly string[]): string[] {
     }
     args.push('--ros-node-name', ros.nodeName);
   }
-  if (!args.some((a) => a === '--estop-topic' || a.startsWith('--estop-topic='))) {
+  if (!hasFlag(args, '--estop-topic')) {
     args.push('--estop-topic', DEFAULT_ESTOP_TOPIC);
   }
   return args;

@@ -80,7 +80,7 @@ function bad(message: string, context: Record<string, unknown>): OpenpiEdgeError
 }
 
 /** `args` contains `--flag v` or `--flag=v`. */
-function hasFlag(args: readonly string[], flag: string): boolean {
+export function hasFlag(args: readonly string[], flag: string): boolean {
   return args.some((a) => a === flag || a.startsWith(`${flag}=`));
 }
 

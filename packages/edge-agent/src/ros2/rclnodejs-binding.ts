@@ -4,6 +4,7 @@
  * first (`ROS_DISTRO`, `AMENT_PREFIX_PATH`) and the import is dynamic, behind a try/catch.
  */
 import { OpenpiEdgeError } from '@openpi-edge/client';
+import { rosArgSections } from './ros-args.js';
 
 /** The members of the rclnodejs module used by the adapter (typed structurally: no rclnodejs types needed). */
 export interface RclnodejsModule {
@@ -119,18 +120,6 @@ export function loadRclnodejs(
   return loaded;
 }
 
-/** `argv` without its `--ros-args ... [--]` sections. */
-export function stripRosArgs(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  let inRos = false;
-  for (const a of argv) {
-    if (a === '--ros-args') inRos = true;
-    else if (inRos && a === '--') inRos = false;
-    else if (!inRos) out.push(a);
-  }
-  return out;
-}
-
 /**
  * `rclnodejs.init()`, tolerating a context that another part of the process initialised already. rcl gets the
  * process arguments without `--ros-args`: the CLI applies those itself (cli/start.ts `withRosArgs`, typed and
@@ -139,7 +128,7 @@ export function stripRosArgs(argv: readonly string[]): string[] {
  */
 export async function initRclnodejs(mod: RclnodejsModule): Promise<void> {
   try {
-    await mod.init(undefined, stripRosArgs(process.argv));
+    await mod.init(undefined, rosArgSections(process.argv).args);
   } catch (e) {
     if (!/already/i.test(e instanceof Error ? e.message : String(e))) throw e;
   }

@@ -72,27 +72,38 @@ function assignment(text: string | undefined, what: string): [string, string] {
   return [text.slice(0, i), text.slice(i + 2)];
 }
 
+/**
+ * `argv` cut into the arguments outside ROS sections and each section's contents: a section starts at `--ros-args`
+ * and ends at `--` or the end (several are allowed, as rcl takes them). Nothing is interpreted.
+ */
+export function rosArgSections(argv: readonly string[]): { args: string[]; sections: string[][] } {
+  const args: string[] = [];
+  const sections: string[][] = [];
+  let section: string[] | null = null;
+  for (const a of argv) {
+    if (a === '--ros-args') {
+      section = [];
+      sections.push(section);
+    } else if (section !== null && a === '--') section = null;
+    else (section ?? args).push(a);
+  }
+  return { args, sections };
+}
+
 /** Splits ROS arguments from the rest of `argv` (several `--ros-args` sections allowed, each ends at `--`). */
 export function splitRosArgs(argv: readonly string[]): SplitRosArgs {
-  const args: string[] = [];
+  const { args, sections } = rosArgSections(argv);
   const params = new Map<string, RosParamArg>();
   let nodeName: string | undefined;
-  let present = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a !== '--ros-args') {
-      args.push(a);
-      continue;
-    }
-    present = true;
-    for (i += 1; i < argv.length && argv[i] !== '--'; i++) {
-      const r = argv[i] as string;
+  for (const section of sections) {
+    for (let i = 0; i < section.length; i++) {
+      const r = section[i] as string;
       if (r === '-p' || r === '--param') {
-        const [name, text] = assignment(argv[++i], r);
+        const [name, text] = assignment(section[++i], r);
         if (!ROS_NAME.test(name)) throw bad(`--ros-args: '${name}' is not a parameter name`, { name });
         params.set(name, { name, text, ...parseRosParamValue(text) });
       } else if (r === '-r' || r === '--remap') {
-        const [from, to] = assignment(argv[++i], r);
+        const [from, to] = assignment(section[++i], r);
         if (from !== '__node') {
           throw bad(`--ros-args: only the node name can be remapped (-r __node:=name), not '${from}'`, {
             name: from,
@@ -108,5 +119,10 @@ export function splitRosArgs(argv: readonly string[]): SplitRosArgs {
       }
     }
   }
-  return { args, params: [...params.values()], ...(nodeName === undefined ? {} : { nodeName }), present };
+  return {
+    args,
+    params: [...params.values()],
+    ...(nodeName === undefined ? {} : { nodeName }),
+    present: sections.length > 0,
+  };
 }

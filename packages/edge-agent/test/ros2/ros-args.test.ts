@@ -8,8 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { withRosArgs } from '../../src/cli/start.js';
 import { AGENT_ROS2_PARAMETERS, rosParamsToArgs } from '../../src/ros2/agent-parameters.js';
 import { openAgentRos2Topics } from '../../src/ros2/agent-topics.js';
-import { stripRosArgs } from '../../src/ros2/rclnodejs-binding.js';
-import { parseRosParamValue, splitRosArgs } from '../../src/ros2/ros-args.js';
+import { parseRosParamValue, rosArgSections, splitRosArgs } from '../../src/ros2/ros-args.js';
 import { EStop } from '../../src/safety/estop.js';
 import { FakeRos2Graph } from './fake-ros2.js';
 
@@ -111,9 +110,9 @@ describe('rosParamsToArgs / withRosArgs', () => {
     );
   });
 
-  it('stripRosArgs hands rcl the process arguments without the ROS sections', () => {
+  it('rosArgSections: what rcl is handed (the process arguments without the ROS sections)', () => {
     expect(
-      stripRosArgs([
+      rosArgSections([
         'node',
         'cli',
         'start',
@@ -125,7 +124,7 @@ describe('rosParamsToArgs / withRosArgs', () => {
         '--ros-args',
         '-p',
         'a:=1',
-      ]),
+      ]).args,
     ).toEqual(['node', 'cli', 'start', '--x']);
   });
 });
