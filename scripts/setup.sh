@@ -13,10 +13,11 @@ if command -v apt-get >/dev/null; then
   # libopenblas0-pthread: Debian's torch otherwise runs on the reference BLAS (3.4 vs 131 GFLOP/s measured here).
   # cmake + build-essential: rclnodejs's addon and the message packages of scripts/ros2-env.sh / ros2-msgs.sh;
   # iproute2 + util-linux: the private network namespace of the real-DDS tests (scripts/ros2-netns.sh).
+  # chromium: the browser client test (test/browser/, headless through playwright-core, which downloads nothing).
   $SUDO apt-get install -y -qq --no-install-recommends \
     socat ffmpeg python3-venv \
     python3-torch python3-onnx python3-numpy python3-sentencepiece sentencepiece python3-pytest \
-    libopenblas0-pthread cmake build-essential iproute2 util-linux >/dev/null
+    libopenblas0-pthread cmake build-essential iproute2 util-linux chromium >/dev/null
 fi
 command -v pnpm >/dev/null || npm install -g pnpm@12.21.0
 if [ "${CI:-}" = "true" ]; then pnpm install --frozen-lockfile; else pnpm install; fi
