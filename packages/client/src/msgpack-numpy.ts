@@ -19,8 +19,14 @@
  * The encoder and decoder are written here rather than delegated to msgpackr: msgpackr writes integers beyond
  * 32 bits as float64 (Python would read a float, not an int) and bigints always as 8 bytes, and it cannot
  * report which key path of a malformed message is wrong.
+ *
+ * Speed (bench/codec.bench.ts): the cost that matters is copying array bytes, so both directions touch them at
+ * most once. packNumpy walks the value once, validating it and recording a flat list of write operations with the
+ * exact message length; then it allocates once (or uses the caller's `into` buffer) and runs the list, array
+ * bytes going out with one `set()` each. unpackNumpy recognises openpi's fixed ndarray layout in place (no
+ * intermediate key/value objects) and returns array data as views of the message where alignment allows.
  */
-import { byteSwap, dtypeString, HOST_LITTLE_ENDIAN, parseDtype } from './dtype.js';
+import { byteSwap, dtypeString, HOST_LITTLE_ENDIAN, parseDtype, type WireDType } from './dtype.js';
 import { OpenpiEdgeError } from './errors.js';
 import { roundToHalf } from './float16.js';
 import {
@@ -32,7 +38,6 @@ import {
   type NumericDType,
   type NumpyScalar,
   npScalar,
-  sizeOf,
   type TypedArray,
   typedArrayCtor,
   type Value,
@@ -59,15 +64,57 @@ export interface UnpackOptions {
 export interface PackOptions {
   /** Deepest nesting of arrays and objects accepted (guards against cycles). Default 512. */
   maxDepth?: number;
+  /**
+   * A caller-owned buffer to encode into, to reuse one buffer across messages instead of allocating a fresh one
+   * per message. When the message fits, packNumpy returns `into.subarray(0, length)`: a view that the next
+   * packNumpy into the same buffer overwrites, so hand it only to consumers that copy or finish with it first
+   * (a browser `WebSocket.send` copies; Node `ws` may still hold it after `send` returns until the callback).
+   * When it does not fit, a fresh buffer is allocated as without `into` (`result.buffer !== into.buffer` tells).
+   * `into` must not overlap the bytes of any array in the value.
+   */
+  into?: Uint8Array;
 }
 
 const DEFAULT_MAX_DEPTH = 512;
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const K_NDARRAY = enc('__ndarray__');
-const K_NPGENERIC = enc('__npgeneric__');
-const K_DATA = enc('data');
-const K_DTYPE = enc('dtype');
-const K_SHAPE = enc('shape');
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+/** msgpack bin8 of an ASCII key, the form openpi's marker keys take on the wire. */
+const binKey = (k: string): Uint8Array => Uint8Array.of(0xc4, k.length, ...ascii(k));
+const K_NDARRAY = ascii('__ndarray__');
+const K_NPGENERIC = ascii('__npgeneric__');
+const K_DATA = ascii('data');
+const K_DTYPE = ascii('dtype');
+const K_SHAPE = ascii('shape');
+/** fixmap(4), b"__ndarray__": true, b"data": (the bin follows). */
+const ND_PREFIX = Uint8Array.of(0x84, ...binKey('__ndarray__'), 0xc3, ...binKey('data'));
+/** fixmap(3), b"__npgeneric__": true, b"data": (the value follows). */
+const SC_PREFIX = Uint8Array.of(0x83, ...binKey('__npgeneric__'), 0xc3, ...binKey('data'));
+const BK_DTYPE = binKey('dtype');
+const BK_SHAPE = binKey('shape');
+
+const NUMERIC_DTYPES: readonly NumericDType[] = [
+  'bool',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'uint64',
+  'float16',
+  'float32',
+  'float64',
+];
+/**
+ * Per numeric dtype, the bytes between an ndarray's data and its shape array: b"dtype", the dtype str (fixstr,
+ * this machine's byte order), b"shape".
+ */
+const ND_MIDDLE = new Map<string, Uint8Array>(
+  NUMERIC_DTYPES.map((d) => {
+    const s = dtypeString(d);
+    return [d, Uint8Array.of(...BK_DTYPE, 0xa0 | s.length, ...ascii(s), ...BK_SHAPE)];
+  }),
+);
 
 type Path = (string | number)[];
 
@@ -78,21 +125,61 @@ function formatPath(path: Path): string {
   return out;
 }
 
+/** An 8-byte scratch for float and 64-bit integer conversions (never held across user code). */
+const SCRATCH = new DataView(new ArrayBuffer(8));
+const SCRATCH_U8 = new Uint8Array(SCRATCH.buffer);
+
 // ---------------------------------------------------------------------------------------------------------------
 // Encoder
 
 const TWO_32 = 2 ** 32;
+const MIN_SAFE_BIG = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_INT64 = -(2n ** 63n);
+const LIMIT_UINT64 = 2n ** 64n;
 
-class Writer {
-  buf: Uint8Array;
-  view: DataView;
-  pos = 0;
+// Write operations recorded by the first pass. `nums[i]` / `objs[i]` carry each one's operand.
+const OP_BYTE = 0; // one byte: nums = the byte
+const OP_INT = 1; // a safe integer in the smallest format: nums = the integer
+const OP_F64 = 2; // float64: nums = the value
+const OP_BIG = 3; // an int outside the safe range, 8 bytes: objs = the bigint
+const OP_STR = 4; // str: objs = the string (validated), nums = its UTF-8 length
+const OP_BIN = 5; // bin header + bytes: objs = the Uint8Array
+const OP_RAW = 6; // constant bytes copied verbatim: objs = the Uint8Array
+const OP_ARRAY = 7; // array header: nums = the count
+const OP_MAP = 8; // map header: nums = the count
+
+/** Bytes of a msgpack int as Python's msgpack writes it (smallest format, unsigned for n >= 0). */
+function intBytes(n: number): number {
+  if (n >= 0) return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < TWO_32 ? 5 : 9;
+  return n >= -32 ? 1 : n >= -0x80 ? 2 : n >= -0x8000 ? 3 : n >= -0x80000000 ? 5 : 9;
+}
+const strHeaderBytes = (len: number): number => (len < 32 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5);
+const binHeaderBytes = (len: number): number => (len < 0x100 ? 2 : len < 0x10000 ? 3 : 5);
+const countHeaderBytes = (n: number): number => (n < 16 ? 1 : n < 0x10000 ? 3 : 5);
+
+/**
+ * Pass 1 of packNumpy: walks the value once, validates it (failing with the key path) and records the write
+ * operations and the exact encoded length. The list holds everything pass 2 needs, so pass 2 never reads the
+ * caller's objects again (a getter cannot make the two passes disagree).
+ */
+class Planner {
+  // entries [0, count) are this message's; the arrays keep their capacity when a planner is reused
+  readonly ops: number[] = [];
+  readonly nums: number[] = [];
+  readonly objs: unknown[] = [];
+  count = 0;
+  /** Exact encoded length of the operations so far. */
+  length = 0;
   readonly path: Path = [];
-  readonly maxDepth: number;
+  maxDepth = DEFAULT_MAX_DEPTH;
 
-  constructor(capacity: number, maxDepth: number) {
-    this.buf = new Uint8Array(capacity);
-    this.view = new DataView(this.buf.buffer);
+  /** Forgets the last message, dropping its references to the caller's data. */
+  reset(maxDepth: number): void {
+    for (let i = 0; i < this.count; i++) this.objs[i] = null;
+    this.count = 0;
+    this.length = 0;
+    if (this.path.length !== 0) this.path.length = 0; // only after a failure
     this.maxDepth = maxDepth;
   }
 
@@ -105,116 +192,47 @@ class Writer {
     throw new OpenpiEdgeError(code, `cannot encode ${path}: ${message}`, { path, ...context });
   }
 
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+  private op(op: number, num: number, obj: unknown, bytes: number): void {
+    const i = this.count++;
+    this.ops[i] = op;
+    this.nums[i] = num;
+    this.objs[i] = obj;
+    this.length += bytes;
   }
 
-  u8(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
+  byte(b: number): void {
+    this.op(OP_BYTE, b, null, 1);
   }
 
-  header(tag8: number, tag16: number, tag32: number, n: number): void {
-    this.ensure(5);
-    if (n < 0x100 && tag8 !== 0) {
-      this.buf[this.pos++] = tag8;
-      this.buf[this.pos++] = n;
-    } else if (n < 0x10000) {
-      this.buf[this.pos++] = tag16;
-      this.view.setUint16(this.pos, n);
-      this.pos += 2;
-    } else {
-      this.buf[this.pos++] = tag32;
-      this.view.setUint32(this.pos, n);
-      this.pos += 4;
-    }
-  }
-
-  arrayHeader(n: number): void {
-    if (n < 16) this.u8(0x90 | n);
-    else this.header(0, 0xdc, 0xdd, n);
-  }
-
-  mapHeader(n: number): void {
-    if (n < 16) this.u8(0x80 | n);
-    else this.header(0, 0xde, 0xdf, n);
+  raw(bytes: Uint8Array): void {
+    this.op(OP_RAW, 0, bytes, bytes.length);
   }
 
   bin(bytes: Uint8Array): void {
-    this.header(0xc4, 0xc5, 0xc6, bytes.length);
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    this.op(OP_BIN, 0, bytes, binHeaderBytes(bytes.length) + bytes.length);
+  }
+
+  arrayHeader(n: number): void {
+    this.op(OP_ARRAY, n, null, countHeaderBytes(n));
+  }
+
+  mapHeader(n: number): void {
+    this.op(OP_MAP, n, null, countHeaderBytes(n));
   }
 
   float64(x: number): void {
-    this.ensure(9);
-    this.buf[this.pos++] = 0xcb;
-    this.view.setFloat64(this.pos, x);
-    this.pos += 8;
+    this.op(OP_F64, x, null, 9);
   }
 
   /** A safe integer in Python msgpack's smallest format. */
   int(n: number): void {
-    this.ensure(9);
-    const b = this.buf;
-    if (n >= 0) {
-      if (n < 0x80) b[this.pos++] = n;
-      else if (n < 0x100) {
-        b[this.pos++] = 0xcc;
-        b[this.pos++] = n;
-      } else if (n < 0x10000) {
-        b[this.pos++] = 0xcd;
-        this.view.setUint16(this.pos, n);
-        this.pos += 2;
-      } else if (n < TWO_32) {
-        b[this.pos++] = 0xce;
-        this.view.setUint32(this.pos, n);
-        this.pos += 4;
-      } else {
-        b[this.pos++] = 0xcf;
-        this.view.setUint32(this.pos, Math.floor(n / TWO_32));
-        this.view.setUint32(this.pos + 4, n >>> 0);
-        this.pos += 8;
-      }
-    } else if (n >= -32) b[this.pos++] = n & 0xff;
-    else if (n >= -0x80) {
-      b[this.pos++] = 0xd0;
-      this.view.setInt8(this.pos++, n);
-    } else if (n >= -0x8000) {
-      b[this.pos++] = 0xd1;
-      this.view.setInt16(this.pos, n);
-      this.pos += 2;
-    } else if (n >= -0x80000000) {
-      b[this.pos++] = 0xd2;
-      this.view.setInt32(this.pos, n);
-      this.pos += 4;
-    } else {
-      b[this.pos++] = 0xd3;
-      this.view.setBigInt64(this.pos, BigInt(n));
-      this.pos += 8;
-    }
+    this.op(OP_INT, n, null, intBytes(n));
   }
 
   bigint(n: bigint): void {
-    if (n >= -(2n ** 63n) && n < 2n ** 64n) {
-      if (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)) {
-        this.int(Number(n));
-      } else {
-        this.ensure(9);
-        if (n >= 0n) {
-          this.buf[this.pos++] = 0xcf;
-          this.view.setBigUint64(this.pos, n);
-        } else {
-          this.buf[this.pos++] = 0xd3;
-          this.view.setBigInt64(this.pos, n);
-        }
-        this.pos += 8;
-      }
+    if (n >= MIN_INT64 && n < LIMIT_UINT64) {
+      if (n >= MIN_SAFE_BIG && n <= MAX_SAFE_BIG) this.int(Number(n));
+      else this.op(OP_BIG, 0, n, 9);
       return;
     }
     this.fail(`integer ${n} does not fit msgpack's 64-bit range`, { value: n.toString() });
@@ -228,51 +246,21 @@ class Writer {
   /** UTF-8 str in the smallest header, refusing lone surrogates (Python's msgpack refuses them too). */
   str(s: string): void {
     const n = s.length;
-    const max = n * 3;
-    const hdr = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
-    this.ensure(hdr + max);
-    const b = this.buf;
-    const start = this.pos + hdr;
-    let p = start;
+    let len = n;
     for (let i = 0; i < n; i++) {
-      let c = s.charCodeAt(i);
-      if (c < 0x80) {
-        b[p++] = c;
-      } else if (c < 0x800) {
-        b[p++] = 0xc0 | (c >> 6);
-        b[p++] = 0x80 | (c & 0x3f);
-      } else if (c >= 0xd800 && c <= 0xdfff) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) continue;
+      if (c < 0x800) len += 1;
+      else if (c >= 0xd800 && c <= 0xdfff) {
         const lo = i + 1 < n ? s.charCodeAt(i + 1) : 0;
         if (c > 0xdbff || lo < 0xdc00 || lo > 0xdfff) {
           this.fail(`string has a lone surrogate at index ${i}`, { index: i });
         }
         i++;
-        c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-        b[p++] = 0xf0 | (c >> 18);
-        b[p++] = 0x80 | ((c >> 12) & 0x3f);
-        b[p++] = 0x80 | ((c >> 6) & 0x3f);
-        b[p++] = 0x80 | (c & 0x3f);
-      } else {
-        b[p++] = 0xe0 | (c >> 12);
-        b[p++] = 0x80 | ((c >> 6) & 0x3f);
-        b[p++] = 0x80 | (c & 0x3f);
-      }
+        len += 2; // two UTF-16 units -> four bytes
+      } else len += 2;
     }
-    const len = p - start;
-    const need = len < 32 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
-    if (need < hdr) b.copyWithin(this.pos + need, start, p);
-    if (need === 1) b[this.pos] = 0xa0 | len;
-    else if (need === 2) {
-      b[this.pos] = 0xd9;
-      b[this.pos + 1] = len;
-    } else if (need === 3) {
-      b[this.pos] = 0xda;
-      this.view.setUint16(this.pos + 1, len);
-    } else {
-      b[this.pos] = 0xdb;
-      this.view.setUint32(this.pos + 1, len);
-    }
-    this.pos += need + len;
+    this.op(OP_STR, len, s, strHeaderBytes(len) + len);
   }
 
   value(v: unknown, depth: number): void {
@@ -284,7 +272,7 @@ class Writer {
         this.str(v);
         return;
       case 'boolean':
-        this.u8(v ? 0xc3 : 0xc2);
+        this.byte(v ? 0xc3 : 0xc2);
         return;
       case 'bigint':
         this.bigint(v);
@@ -295,7 +283,7 @@ class Writer {
         this.fail(`a ${typeof v} has no msgpack form`, { type: typeof v });
     }
     if (v === null) {
-      this.u8(0xc0);
+      this.byte(0xc0);
       return;
     }
     if (depth >= this.maxDepth) {
@@ -337,7 +325,8 @@ class Writer {
     }
     const keys = Object.keys(v);
     this.mapHeader(keys.length);
-    for (const k of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
       this.str(k);
       this.path.push(k);
       this.value((v as Record<string, unknown>)[k], depth + 1);
@@ -363,42 +352,45 @@ class Writer {
     } catch {
       this.fail(`unknown scalar dtype ${JSON.stringify(dtype)}`, { dtype });
     }
-    this.mapHeader(3);
-    this.bin(K_NPGENERIC);
-    this.u8(0xc3);
-    this.bin(K_DATA);
+    this.raw(SC_PREFIX);
     this.path.push('data');
-    writeScalarData(this, dtype, value);
+    const v = canonicalScalar(dtype, value, (msg) => this.fail(msg, { dtype }));
+    if (typeof v === 'boolean') this.byte(v ? 0xc3 : 0xc2);
+    else if (typeof v === 'bigint') this.bigint(v);
+    else if (dtype.startsWith('float')) this.float64(v);
+    else this.int(v);
     this.path.pop();
-    this.bin(K_DTYPE);
+    this.raw(BK_DTYPE);
     this.str(str);
   }
 
   ndarray(a: NDArray): void {
     const { dtype, shape, data } = a;
-    let dtypeStr: string;
-    try {
-      dtypeStr = dtypeString(dtype, a.itemChars);
-      if (dtype !== 'unicode') typedArrayCtor(dtype);
-    } catch {
+    // numeric dtypes: the constant bytes around the dtype str; unicode: the str depends on the width
+    const middle = ND_MIDDLE.get(dtype);
+    if (middle === undefined && dtype !== 'unicode') {
       this.fail(`unknown ndarray dtype ${JSON.stringify(dtype)}`, { dtype });
     }
     if (!Array.isArray(shape)) this.fail('ndarray shape is not an array', { dtype });
-    for (const d of shape) {
-      if (!Number.isSafeInteger(d) || d < 0) {
+    let n = 1;
+    for (let i = 0; i < shape.length; i++) {
+      const d: unknown = shape[i];
+      if (!Number.isSafeInteger(d) || (d as number) < 0) {
         this.fail(
           `ndarray shape [${shape.join(', ')}] has an invalid dimension ${d}`,
           { dtype, shape },
           'BAD_SHAPE',
         );
       }
+      n *= d as number;
     }
-    const n = sizeOf(shape);
-    let bytes: Uint8Array;
-    if (dtype === 'unicode') {
+    if (middle === undefined) {
       const u = this.unicodeBytes(a as NDArray<'unicode'>, n);
-      bytes = u.bytes;
-      dtypeStr = dtypeString('unicode', u.chars);
+      this.raw(ND_PREFIX);
+      this.bin(u.bytes);
+      this.raw(BK_DTYPE);
+      this.str(dtypeString('unicode', u.chars));
+      this.raw(BK_SHAPE);
     } else {
       const Ctor = typedArrayCtor(dtype as NumericDType);
       if (!(data instanceof Ctor)) {
@@ -412,19 +404,14 @@ class Writer {
           'BAD_SHAPE',
         );
       }
-      bytes = new Uint8Array(td.buffer, td.byteOffset, td.byteLength);
+      let bytes = td instanceof Uint8Array ? td : new Uint8Array(td.buffer, td.byteOffset, td.byteLength);
       if (dtype === 'bool') bytes = normalizeBool(bytes);
+      this.raw(ND_PREFIX);
+      this.bin(bytes);
+      this.raw(middle);
     }
-    this.mapHeader(4);
-    this.bin(K_NDARRAY);
-    this.u8(0xc3);
-    this.bin(K_DATA);
-    this.bin(bytes);
-    this.bin(K_DTYPE);
-    this.str(dtypeStr);
-    this.bin(K_SHAPE);
     this.arrayHeader(shape.length);
-    for (const d of shape) this.int(d);
+    for (let i = 0; i < shape.length; i++) this.int(shape[i]!);
   }
 
   /** numpy `<U{n}`: n UTF-32 code units per element, NUL padded. */
@@ -455,6 +442,174 @@ class Writer {
     });
     return { bytes: out, chars };
   }
+}
+
+/** Writes a msgpack header: 1-byte `tag8` + u8 (when tag8 is not 0 and n < 256), else tag16 + u16, else tag32 + u32. */
+function writeHeader(
+  b: Uint8Array,
+  p: number,
+  tag8: number,
+  tag16: number,
+  tag32: number,
+  n: number,
+): number {
+  if (n < 0x100 && tag8 !== 0) {
+    b[p] = tag8;
+    b[p + 1] = n;
+    return p + 2;
+  }
+  if (n < 0x10000) {
+    b[p] = tag16;
+    b[p + 1] = n >>> 8;
+    b[p + 2] = n & 0xff;
+    return p + 3;
+  }
+  b[p] = tag32;
+  return writeU32(b, p + 1, n);
+}
+
+function writeU32(b: Uint8Array, p: number, n: number): number {
+  b[p] = n >>> 24;
+  b[p + 1] = (n >>> 16) & 0xff;
+  b[p + 2] = (n >>> 8) & 0xff;
+  b[p + 3] = n & 0xff;
+  return p + 4;
+}
+
+/** 8 bytes from SCRATCH (already holding a big-endian value). */
+function writeScratch(b: Uint8Array, p: number): number {
+  for (let i = 0; i < 8; i++) b[p + i] = SCRATCH_U8[i]!;
+  return p + 8;
+}
+
+function writeInt(b: Uint8Array, p: number, n: number): number {
+  if (n >= 0) {
+    if (n < 0x80) {
+      b[p] = n;
+      return p + 1;
+    }
+    if (n < 0x100) {
+      b[p] = 0xcc;
+      b[p + 1] = n;
+      return p + 2;
+    }
+    if (n < 0x10000) return writeHeader(b, p, 0, 0xcd, 0, n);
+    if (n < TWO_32) {
+      b[p] = 0xce;
+      return writeU32(b, p + 1, n);
+    }
+    b[p] = 0xcf;
+    writeU32(b, p + 1, Math.floor(n / TWO_32));
+    return writeU32(b, p + 5, n >>> 0);
+  }
+  if (n >= -32) {
+    b[p] = n & 0xff;
+    return p + 1;
+  }
+  if (n >= -0x80) {
+    b[p] = 0xd0;
+    b[p + 1] = n & 0xff;
+    return p + 2;
+  }
+  if (n >= -0x8000) {
+    b[p] = 0xd1;
+    b[p + 1] = (n >> 8) & 0xff;
+    b[p + 2] = n & 0xff;
+    return p + 3;
+  }
+  if (n >= -0x80000000) {
+    b[p] = 0xd2;
+    return writeU32(b, p + 1, n >>> 0);
+  }
+  b[p] = 0xd3;
+  SCRATCH.setBigInt64(0, BigInt(n));
+  return writeScratch(b, p + 1);
+}
+
+/** A validated string (no lone surrogates) of UTF-8 length `len`. */
+function writeStr(b: Uint8Array, p: number, s: string, len: number): number {
+  if (len < 32) b[p++] = 0xa0 | len;
+  else p = writeHeader(b, p, 0xd9, 0xda, 0xdb, len);
+  const n = s.length;
+  if (len === n) {
+    for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
+    return p + n;
+  }
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      b[p++] = c;
+    } else if (c < 0x800) {
+      b[p++] = 0xc0 | (c >> 6);
+      b[p++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const lo = s.charCodeAt(++i);
+      c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+      b[p++] = 0xf0 | (c >> 18);
+      b[p++] = 0x80 | ((c >> 12) & 0x3f);
+      b[p++] = 0x80 | ((c >> 6) & 0x3f);
+      b[p++] = 0x80 | (c & 0x3f);
+    } else {
+      b[p++] = 0xe0 | (c >> 12);
+      b[p++] = 0x80 | ((c >> 6) & 0x3f);
+      b[p++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return p;
+}
+
+/** Pass 2 of packNumpy: runs the planned operations into `b` (exactly `plan.length` bytes). Returns the end. */
+function emit(plan: Planner, b: Uint8Array): number {
+  const { ops, nums, objs, count } = plan;
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    const num = nums[i]!;
+    switch (ops[i]) {
+      case OP_BYTE:
+        b[p++] = num;
+        break;
+      case OP_INT:
+        p = writeInt(b, p, num);
+        break;
+      case OP_F64:
+        b[p] = 0xcb;
+        SCRATCH.setFloat64(0, num);
+        p = writeScratch(b, p + 1);
+        break;
+      case OP_BIG: {
+        const v = objs[i] as bigint;
+        b[p] = v >= 0n ? 0xcf : 0xd3;
+        if (v >= 0n) SCRATCH.setBigUint64(0, v);
+        else SCRATCH.setBigInt64(0, v);
+        p = writeScratch(b, p + 1);
+        break;
+      }
+      case OP_STR:
+        p = writeStr(b, p, objs[i] as string, num);
+        break;
+      case OP_BIN: {
+        const d = objs[i] as Uint8Array;
+        p = writeHeader(b, p, 0xc4, 0xc5, 0xc6, d.length);
+        b.set(d, p); // the one copy of array payloads
+        p += d.length;
+        break;
+      }
+      case OP_RAW: {
+        const d = objs[i] as Uint8Array;
+        for (let j = 0; j < d.length; j++) b[p + j] = d[j]!;
+        p += d.length;
+        break;
+      }
+      case OP_ARRAY:
+        if (num < 16) b[p++] = 0x90 | num;
+        else p = writeHeader(b, p, 0, 0xdc, 0xdd, num);
+        break;
+      default: // OP_MAP
+        if (num < 16) b[p++] = 0x80 | num;
+        else p = writeHeader(b, p, 0, 0xde, 0xdf, num);
+    }
+  }
+  return p;
 }
 
 function describe(v: unknown): string {
@@ -519,51 +674,78 @@ function describeValue(v: unknown): string {
       : `${typeof v} ${String(v)}`;
 }
 
-function writeScalarData(w: Writer, dtype: NumericDType, value: unknown): void {
-  const v = canonicalScalar(dtype, value, (msg) => w.fail(msg, { dtype }));
-  if (typeof v === 'boolean') w.u8(v ? 0xc3 : 0xc2);
-  else if (typeof v === 'bigint') w.bigint(v);
-  else if (dtype.startsWith('float')) w.float64(v);
-  else w.int(v);
-}
-
 /**
  * Encodes a value the way openpi's `msgpack_numpy.packb` encodes the equivalent Python value.
  * Throws ENCODE_FAILED / BAD_SHAPE naming the key path for values that have no such equivalent.
+ *
+ * Returns exactly the message bytes: a fresh buffer of exactly that length (`result.buffer.byteLength ===
+ * result.length`), or with `options.into`, a view of the caller's buffer when the message fits (see
+ * {@link PackOptions.into}). Array data is copied once, from the typed array into the message.
  */
 export function packNumpy(value: Value, options: PackOptions = {}): Uint8Array {
-  const w = new Writer(estimateSize(value, 0), options.maxDepth ?? DEFAULT_MAX_DEPTH);
-  w.value(value, 0);
-  return w.buf.subarray(0, w.pos);
+  const { into } = options;
+  if (into !== undefined && !(into instanceof Uint8Array)) {
+    throw new OpenpiEdgeError('BAD_ARGUMENT', `packNumpy's into must be a Uint8Array, got ${describe(into)}`);
+  }
+  // one planner serves every call; a packNumpy re-entered from a getter inside the value gets its own
+  const plan = sparePlanner ?? new Planner();
+  sparePlanner = undefined;
+  plan.reset(options.maxDepth ?? DEFAULT_MAX_DEPTH);
+  try {
+    plan.value(value, 0);
+    const out =
+      into !== undefined && into.length >= plan.length
+        ? into.subarray(0, plan.length)
+        : new Uint8Array(plan.length);
+    const end = emit(plan, out);
+    if (end !== plan.length) {
+      // cannot happen unless the planner and the writer disagree on a size (a bug here, not the caller's)
+      throw new OpenpiEdgeError('ENCODE_FAILED', `encoder wrote ${end} bytes for a planned ${plan.length}`, {
+        path: '<root>',
+        planned: plan.length,
+        written: end,
+      });
+    }
+    return out;
+  } finally {
+    plan.reset(DEFAULT_MAX_DEPTH);
+    sparePlanner = plan;
+  }
 }
 
-/** A quick upper bound of the encoded size for typical trees, so large arrays are copied once. */
-function estimateSize(v: unknown, depth: number): number {
-  if (typeof v === 'string') return 5 + 3 * v.length;
-  if (typeof v !== 'object' || v === null || depth > 64) return 9;
-  if (v instanceof Uint8Array) return 5 + v.length;
-  if (Array.isArray(v)) {
-    let n = 5;
-    for (const x of v) n += estimateSize(x, depth + 1);
-    return n;
-  }
-  if (isNDArray(v)) {
-    const d = v.data as { byteLength?: number; length: number };
-    return 64 + (d.byteLength ?? 0) + 16 * v.shape.length;
-  }
-  let n = 5;
-  for (const [k, x] of Object.entries(v)) n += 5 + 3 * k.length + estimateSize(x, depth + 1);
-  return n;
-}
+let sparePlanner: Planner | undefined;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Decoder
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** parseDtype results of numeric dtype strings seen so far (a small set: 12 dtypes x 3 byte-order prefixes). */
+const DTYPE_CACHE = new Map<string, WireDType>();
+const DTYPE_CACHE_MAX = 64;
+interface KnownDtype {
+  readonly wire: WireDType;
+  readonly str: string;
+}
+/** The same entries for 3-byte dtype strings, keyed by their bytes (`b0 << 16 | b1 << 8 | b2`). */
+const DTYPE_BY_BYTES = new Map<number, KnownDtype>();
+
+/** `b` holds `key` at `p` (bounds are checked by the indexed reads: out of range reads undefined). */
+function matchAt(b: Uint8Array, p: number, key: Uint8Array): boolean {
+  for (let i = 0; i < key.length; i++) if (b[p + i] !== key[i]) return false;
+  return true;
+}
+
+// Recently decoded map keys, by a hash of their bytes: KEY_STRS[slot] is the string, KEY_LENS[slot] its byte
+// length, KEY_BYTES[slot * KEY_MAX ...] its bytes. Only fixstr keys (< 32 bytes) are kept; a collision overwrites.
+const KEY_SLOTS = 256;
+const KEY_MAX = 31;
+const KEY_STRS: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS).fill(undefined);
+const KEY_LENS = new Uint8Array(KEY_SLOTS);
+const KEY_BYTES = new Uint8Array(KEY_SLOTS * KEY_MAX);
+
 class Reader {
   readonly bytes: Uint8Array;
-  readonly view: DataView;
   pos = 0;
   readonly path: Path = [];
   readonly copy: boolean;
@@ -572,7 +754,6 @@ class Reader {
 
   constructor(bytes: Uint8Array, options: UnpackOptions) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.copy = options.copy ?? false;
     this.keepFloatType = options.keepFloatType ?? false;
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -607,15 +788,25 @@ class Reader {
   }
   u16(): number {
     this.need(2, 'length');
-    const v = this.view.getUint16(this.pos);
-    this.pos += 2;
-    return v;
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (b[p]! << 8) | b[p + 1]!;
   }
   u32(): number {
     this.need(4, 'length');
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+  }
+  /** Moves the next `n` bytes (big-endian, n <= 8) into SCRATCH. */
+  scratch(n: number, what: string): void {
+    this.need(n, what);
+    const b = this.bytes;
+    const p = this.pos;
+    for (let i = 0; i < n; i++) SCRATCH_U8[i] = b[p + i]!;
+    this.pos = p + n;
   }
 
   float(x: number): Value {
@@ -624,7 +815,7 @@ class Reader {
   }
 
   big(v: bigint): number | bigint {
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    return v >= MIN_SAFE_BIG && v <= MAX_SAFE_BIG ? Number(v) : v;
   }
 
   raw(n: number, what: string): Uint8Array {
@@ -635,26 +826,58 @@ class Reader {
   }
 
   str(n: number): string {
-    const b = this.raw(n, 'str');
+    this.need(n, 'str');
+    const b = this.bytes;
+    const p = this.pos;
     if (n <= 64) {
       let s = '';
-      let ascii = true;
-      for (let i = 0; i < n; i++) {
-        const c = b[i]!;
-        if (c >= 0x80) {
-          ascii = false;
-          break;
-        }
+      let i = 0;
+      for (; i < n; i++) {
+        const c = b[p + i]!;
+        if (c >= 0x80) break;
         s += String.fromCharCode(c);
       }
-      if (ascii) return s;
+      if (i === n) {
+        this.pos = p + n;
+        return s;
+      }
     }
     try {
-      return utf8.decode(b);
+      const s = utf8.decode(b.subarray(p, p + n));
+      this.pos = p + n;
+      return s;
     } catch {
-      this.pos -= n;
       return this.fail(`str of ${n} bytes is not valid UTF-8`, { declaredBytes: n });
     }
+  }
+
+  /**
+   * A fixstr map key (n < 32 bytes): the string decoded for the same bytes before when there is one (see
+   * {@link KEY_STRS}), else {@link str}. Reusing the string object makes `obj[key] = value` cheap (V8 has already
+   * internalised it) and saves building it.
+   */
+  key(n: number): string {
+    const b = this.bytes;
+    const p = this.pos;
+    if (p + n > b.length) return this.str(n); // reports the truncation
+    let h = n;
+    for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + b[p + i]!) | 0;
+    const slot = (h ^ (h >>> 11)) & (KEY_SLOTS - 1);
+    const cached = KEY_STRS[slot];
+    if (cached !== undefined && KEY_LENS[slot] === n) {
+      const at = slot * KEY_MAX;
+      let i = 0;
+      while (i < n && KEY_BYTES[at + i] === b[p + i]) i++;
+      if (i === n) {
+        this.pos = p + n;
+        return cached;
+      }
+    }
+    const s = this.str(n);
+    KEY_STRS[slot] = s;
+    KEY_LENS[slot] = n;
+    KEY_BYTES.set(b.subarray(p, p + n), slot * KEY_MAX);
+    return s;
   }
 
   value(depth: number): Value {
@@ -677,52 +900,33 @@ class Reader {
         return this.raw(this.u16(), 'bin');
       case 0xc6:
         return this.raw(this.u32(), 'bin');
-      case 0xca: {
-        this.need(4, 'float32');
-        const x = this.view.getFloat32(this.pos);
-        this.pos += 4;
-        return this.float(x);
-      }
-      case 0xcb: {
-        this.need(8, 'float64');
-        const x = this.view.getFloat64(this.pos);
-        this.pos += 8;
-        return this.float(x);
-      }
+      case 0xca:
+        this.scratch(4, 'float32');
+        return this.float(SCRATCH.getFloat32(0));
+      case 0xcb:
+        this.scratch(8, 'float64');
+        return this.float(SCRATCH.getFloat64(0));
       case 0xcc:
         return this.u8();
       case 0xcd:
         return this.u16();
       case 0xce:
         return this.u32();
-      case 0xcf: {
-        this.need(8, 'uint64');
-        const v = this.view.getBigUint64(this.pos);
-        this.pos += 8;
-        return this.big(v);
-      }
-      case 0xd0: {
+      case 0xcf:
+        this.scratch(8, 'uint64');
+        return this.big(SCRATCH.getBigUint64(0));
+      case 0xd0:
         this.need(1, 'int8');
-        return this.view.getInt8(this.pos++);
-      }
-      case 0xd1: {
-        this.need(2, 'int16');
-        const v = this.view.getInt16(this.pos);
-        this.pos += 2;
-        return v;
-      }
-      case 0xd2: {
-        this.need(4, 'int32');
-        const v = this.view.getInt32(this.pos);
-        this.pos += 4;
-        return v;
-      }
-      case 0xd3: {
-        this.need(8, 'int64');
-        const v = this.view.getBigInt64(this.pos);
-        this.pos += 8;
-        return this.big(v);
-      }
+        return (this.bytes[this.pos++]! << 24) >> 24;
+      case 0xd1:
+        this.scratch(2, 'int16');
+        return SCRATCH.getInt16(0);
+      case 0xd2:
+        this.scratch(4, 'int32');
+        return SCRATCH.getInt32(0);
+      case 0xd3:
+        this.scratch(8, 'int64');
+        return this.big(SCRATCH.getBigInt64(0));
       case 0xd9:
         return this.str(this.u8());
       case 0xda:
@@ -773,8 +977,132 @@ class Reader {
     return out;
   }
 
+  /**
+   * A map. Fast paths for the two shapes that make up real messages: openpi's ndarray map in its fixed layout
+   * (read in place), and dicts with str keys (built directly). Anything else (numpy scalars, ndarray maps in
+   * another order, bad keys) is read again from its start by {@link mapGeneric}, which gives the same result
+   * as the fast paths for what they accept and reports every error.
+   */
   map(n: number, depth: number): Value {
     this.enter(depth, n, 'map');
+    if (n === 4 && depth + 1 < this.maxDepth) {
+      const a = this.ndarrayInPlace();
+      if (a !== undefined) return a;
+    }
+    const start = this.pos;
+    const b = this.bytes;
+    const obj: { [key: string]: Value } = {};
+    for (let i = 0; i < n; i++) {
+      const t = b[this.pos];
+      let k: string;
+      if (t !== undefined && t >= 0xa0 && t < 0xc0) {
+        this.pos++;
+        k = this.key(t & 0x1f);
+      } else if (t === 0xd9 || t === 0xda || t === 0xdb) {
+        k = this.value(depth + 1) as string;
+      } else {
+        this.pos = start;
+        return this.mapGeneric(n, depth);
+      }
+      this.path.push(k);
+      const v = this.value(depth + 1);
+      this.path.pop();
+      if (k === '__proto__') {
+        Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+      } else obj[k] = v;
+    }
+    return obj;
+  }
+
+  /**
+   * openpi's ndarray map exactly as its packb writes it, read without materialising keys: b"__ndarray__": true,
+   * b"data": bin, b"dtype": fixstr (ASCII), b"shape": fixarray of ints < 2^32. Returns undefined (position
+   * unchanged) for anything else, which the generic path then handles.
+   */
+  ndarrayInPlace(): NDArray | undefined {
+    const b = this.bytes;
+    const end = b.length;
+    let p = this.pos;
+    // ND_PREFIX without its leading map byte (already read)
+    for (let i = 1; i < ND_PREFIX.length; i++) if (b[p++] !== ND_PREFIX[i]) return undefined;
+    const t = b[p];
+    let len: number;
+    if (t === 0xc4 && p + 2 <= end) {
+      len = b[p + 1]!;
+      p += 2;
+    } else if (t === 0xc5 && p + 3 <= end) {
+      len = (b[p + 1]! << 8) | b[p + 2]!;
+      p += 3;
+    } else if (t === 0xc6 && p + 5 <= end) {
+      len = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0;
+      p += 5;
+    } else return undefined;
+    const dataAt = p;
+    p += len;
+    if (p > end || !matchAt(b, p, BK_DTYPE)) return undefined;
+    p += BK_DTYPE.length;
+    const st = b[p++];
+    if (st === undefined || st < 0xa0 || st >= 0xc0) return undefined;
+    const sl = st & 0x1f;
+    // numeric dtype strings are 3 ASCII bytes (`<f4`): look them up by their bytes, without making a string
+    let known: KnownDtype | undefined;
+    let dtypeStr = '';
+    if (sl === 3 && p + 3 <= end) known = DTYPE_BY_BYTES.get((b[p]! << 16) | (b[p + 1]! << 8) | b[p + 2]!);
+    if (known !== undefined) {
+      dtypeStr = known.str;
+      p += 3;
+    } else {
+      for (let i = 0; i < sl; i++) {
+        const c = b[p++];
+        if (c === undefined || c >= 0x80) return undefined;
+        dtypeStr += String.fromCharCode(c);
+      }
+    }
+    if (!matchAt(b, p, BK_SHAPE)) return undefined;
+    p += BK_SHAPE.length;
+    const at = b[p++];
+    if (at === undefined || at < 0x90 || at >= 0xa0) return undefined;
+    const ndim = at & 0x0f;
+    const shape: number[] = [];
+    for (let i = 0; i < ndim; i++) {
+      const e = b[p];
+      if (e === undefined) return undefined;
+      if (e < 0x80) {
+        shape.push(e);
+        p += 1;
+      } else if (e === 0xcc && p + 2 <= end) {
+        shape.push(b[p + 1]!);
+        p += 2;
+      } else if (e === 0xcd && p + 3 <= end) {
+        shape.push((b[p + 1]! << 8) | b[p + 2]!);
+        p += 3;
+      } else if (e === 0xce && p + 5 <= end) {
+        shape.push(((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0);
+        p += 5;
+      } else return undefined;
+    }
+    this.pos = p;
+    const wire = known?.wire ?? this.wireDtype(dtypeStr);
+    return this.buildNdarray(b, dataAt, len, wire, dtypeStr, shape);
+  }
+
+  /** parseDtype, cached for numeric dtypes (errors are never cached and name the current key path). */
+  wireDtype(str: string): WireDType {
+    const hit = DTYPE_CACHE.get(str);
+    if (hit !== undefined) return hit;
+    const wire = parseDtype(str, formatPath(this.path));
+    if (wire.dtype !== 'unicode' && DTYPE_CACHE.size < DTYPE_CACHE_MAX) {
+      DTYPE_CACHE.set(str, wire);
+      if (str.length === 3) {
+        const code = (str.charCodeAt(0) << 16) | (str.charCodeAt(1) << 8) | str.charCodeAt(2);
+        DTYPE_BY_BYTES.set(code, { wire, str });
+      }
+    }
+    return wire;
+  }
+
+  /** Any map: keys and values first, then a dict, an ndarray (b"__ndarray__" key) or a numpy scalar. */
+  mapGeneric(n: number, depth: number): Value {
     const keys: (string | Uint8Array)[] = new Array(n);
     const vals: Value[] = new Array(n);
     let binKeys = false;
@@ -832,16 +1160,14 @@ class Reader {
     const data = this.field(keys, vals, K_DATA, 'ndarray');
     const dtypeStr = this.field(keys, vals, K_DTYPE, 'ndarray');
     const shapeV = this.field(keys, vals, K_SHAPE, 'ndarray');
-    const path = formatPath(this.path);
     if (typeof dtypeStr !== 'string') this.fail(`ndarray dtype is ${describeValue(dtypeStr)}, not a str`);
-    const wire = parseDtype(dtypeStr, path);
+    const wire = this.wireDtype(dtypeStr);
     if (!(data instanceof Uint8Array)) {
       this.fail(`ndarray data is ${describeValue(data)}, not bin`, { dtype: dtypeStr });
     }
     if (!Array.isArray(shapeV))
       this.fail(`ndarray shape is ${describeValue(shapeV)}, not an array`, { dtype: dtypeStr });
     const shape: number[] = [];
-    let n = 1;
     for (const d of shapeV) {
       if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
         this.fail(
@@ -851,13 +1177,30 @@ class Reader {
         );
       }
       shape.push(d);
-      n *= d;
     }
+    return this.buildNdarray(data, 0, data.length, wire, dtypeStr, shape);
+  }
+
+  /**
+   * The array of validated fields whose data is `src[at, at + len)`: checks shape x itemsize against the data
+   * length, then views the data in place when aligned (and neither swapped nor `copy`), else copies it (see
+   * {@link copyElements}), never writing into the message.
+   */
+  buildNdarray(
+    src: Uint8Array,
+    at: number,
+    len: number,
+    wire: WireDType,
+    dtypeStr: string,
+    shape: number[],
+  ): NDArray {
+    let n = 1;
+    for (let i = 0; i < shape.length; i++) n *= shape[i]!;
     const declared = n * wire.itemBytes;
-    if (!Number.isSafeInteger(declared) || declared !== data.length) {
+    if (!Number.isSafeInteger(declared) || declared !== len) {
       this.fail(
-        `ndarray ${dtypeStr} of shape [${shape.join(', ')}] needs ${declared} bytes but data holds ${data.length}`,
-        { dtype: dtypeStr, shape, declaredBytes: declared, presentBytes: data.length },
+        `ndarray ${dtypeStr} of shape [${shape.join(', ')}] needs ${declared} bytes but data holds ${len}`,
+        { dtype: dtypeStr, shape, declaredBytes: declared, presentBytes: len },
         'BAD_SHAPE',
       );
     }
@@ -865,23 +1208,20 @@ class Reader {
       return {
         dtype: 'unicode',
         shape,
-        data: this.unicode(data, n, wire.itemChars ?? 0, wire.swapped),
+        data: this.unicode(src.subarray(at, at + len), n, wire.itemChars ?? 0, wire.swapped),
         itemChars: wire.itemChars ?? 0,
       };
     }
     const dtype = wire.dtype as NumericDType;
-    const Ctor = typedArrayCtor(dtype);
-    let bytes = data;
-    const aligned = data.byteOffset % wire.itemBytes === 0;
-    if (wire.swapped || this.copy || !aligned) {
-      // A fresh buffer at offset 0, whatever `data` is: `slice()` on a Node Buffer is a view (no copy), so the swap
-      // below would write into the caller's bytes and the offset would stay unaligned.
-      bytes = new Uint8Array(data.byteLength);
-      bytes.set(data);
-      if (wire.swapped) byteSwap(bytes, wire.itemBytes);
+    const offset = src.byteOffset + at;
+    let typed: DataOf[NumericDType];
+    if (wire.swapped || this.copy || offset % wire.itemBytes !== 0) {
+      typed = copyElements(src, at, len, dtype, n, wire.swapped ? wire.itemBytes : 1);
+    } else {
+      // a plain view (src.subarray() of a Node Buffer would make a Buffer)
+      typed = new (typedArrayCtor(dtype))(src.buffer as ArrayBuffer, offset, n) as DataOf[NumericDType];
     }
-    if (dtype === 'bool') bytes = normalizeBool(bytes);
-    const typed = new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, n) as DataOf[NumericDType];
+    if (dtype === 'bool') typed = normalizeBool(typed as Uint8Array);
     return { dtype, shape, data: typed } as NDArray;
   }
 
@@ -912,7 +1252,7 @@ class Reader {
     const dtypeStr = this.field(keys, vals, K_DTYPE, 'numpy scalar');
     if (typeof dtypeStr !== 'string')
       this.fail(`numpy scalar dtype is ${describeValue(dtypeStr)}, not a str`);
-    const dtype: DType = parseDtype(dtypeStr, formatPath(this.path)).dtype;
+    const dtype: DType = this.wireDtype(dtypeStr).dtype;
     // a float decoded with keepFloatType is still the plain float the wire carried
     const raw = isNumpyScalar(data) && data.dtype === 'float64' ? data.value : data;
     if (dtype === 'unicode') {
@@ -923,6 +1263,48 @@ class Reader {
     const value = canonicalScalar(dtype, raw, (msg) => this.fail(msg, { dtype: dtypeStr }));
     return npScalar(dtype, value);
   }
+}
+
+/** Copies up to this many bytes through {@link COPY_STAGE}; larger arrays get their own ArrayBuffer. */
+const STAGE_BYTES = 4096;
+/** An aligned staging area for small unaligned or byte-swapped arrays (off the JS heap: > 64 bytes). */
+const COPY_STAGE = new Uint8Array(STAGE_BYTES);
+
+/**
+ * A fresh typed array of `n` elements holding the bytes `src[at, at + len)` in native order (each `swapWidth`
+ * bytes reversed when > 1). Small arrays are staged through an aligned scratch and then set() into an array
+ * made with `new Ctor(n)`, which V8 keeps on its heap: asking an on-heap typed array for its `.buffer` costs a
+ * microsecond, so this path never does. `src` is only read.
+ */
+function copyElements(
+  src: Uint8Array,
+  at: number,
+  len: number,
+  dtype: NumericDType,
+  n: number,
+  swapWidth: number,
+): DataOf[NumericDType] {
+  const Ctor = typedArrayCtor(dtype);
+  if (len > STAGE_BYTES) {
+    const own = new Uint8Array(len);
+    own.set(src.subarray(at, at + len));
+    if (swapWidth > 1) byteSwap(own, swapWidth);
+    return new Ctor(own.buffer, 0, n) as DataOf[NumericDType];
+  }
+  const stage = COPY_STAGE;
+  for (let i = 0; i < len; i++) stage[i] = src[at + i]!;
+  if (swapWidth > 1) {
+    for (let i = 0; i < len; i += swapWidth) {
+      for (let a = i, z = i + swapWidth - 1; a < z; a++, z--) {
+        const t = stage[a]!;
+        stage[a] = stage[z]!;
+        stage[z] = t;
+      }
+    }
+  }
+  const out = new Ctor(n) as DataOf[NumericDType];
+  (out as Uint8Array).set(new Ctor(stage.buffer, 0, n) as Uint8Array);
+  return out;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -941,6 +1323,10 @@ function latin1(b: Uint8Array): string {
  * Decodes one msgpack-numpy message the way openpi's `msgpack_numpy.unpackb` does, validating everything:
  * truncated lengths, trailing bytes, extension types, non-str dict keys, dtype strings, shape vs byte count.
  * Throws BAD_MESSAGE / BAD_DTYPE / BAD_SHAPE with the key path (`images.cam_high`), offset and sizes.
+ *
+ * Works on any Uint8Array (a Node Buffer included) at any byte offset and never writes into it. Array data is a
+ * view over the message where the element alignment allows (see {@link UnpackOptions.copy}); unaligned,
+ * byte-swapped (big-endian) and non-0/1 bool data is copied. Bin values (Python bytes) are always views.
  */
 export function unpackNumpy(bytes: Uint8Array, options: UnpackOptions = {}): Value {
   if (!(bytes instanceof Uint8Array)) {

@@ -422,3 +422,164 @@ describe('unpackNumpy on Node Buffers', () => {
     });
   }
 });
+
+describe('packNumpy: output buffer', () => {
+  const obs = {
+    state: ndarray('float32', [3], new Float32Array([0.5, -1, 2])),
+    images: { cam_high: zeros('uint8', [3, 4, 4]) },
+    prompt: 'fold the towel',
+  };
+
+  it('allocates exactly the message length', () => {
+    const msg = packNumpy(obs);
+    expect(msg.byteOffset).toBe(0);
+    expect(msg.buffer.byteLength).toBe(msg.length);
+  });
+
+  it('writes into a caller buffer that fits, at its offset, with the same bytes', () => {
+    const fresh = packNumpy(obs);
+    const backing = new Uint8Array(fresh.length + 16).fill(0xee);
+    const into = backing.subarray(5);
+    const out = packNumpy(obs, { into });
+    expect(out.buffer).toBe(backing.buffer);
+    expect(out.byteOffset).toBe(5);
+    expect(hex(out)).toBe(hex(fresh));
+    expect(backing[4]).toBe(0xee); // nothing before `into`
+    expect(backing[5 + fresh.length]).toBe(0xee); // nothing after the message
+    const again = packNumpy({ a: 1 }, { into }); // the next message reuses the same bytes
+    expect(again.buffer).toBe(backing.buffer);
+    expect(hex(again)).toBe('81a16101');
+  });
+
+  it('allocates a fresh buffer when the caller buffer is too small, leaving it untouched', () => {
+    const fresh = packNumpy(obs);
+    const into = new Uint8Array(fresh.length - 1).fill(7);
+    const out = packNumpy(obs, { into });
+    expect(out.buffer).not.toBe(into.buffer);
+    expect(hex(out)).toBe(hex(fresh));
+    expect(into.every((b) => b === 7)).toBe(true);
+  });
+
+  it('refuses an `into` that is not a Uint8Array', () => {
+    const e = errorOf(() => packNumpy(1, { into: new Float32Array(4) as unknown as Uint8Array }));
+    expect(e.code).toBe('BAD_ARGUMENT');
+  });
+
+  it('encodes correctly when re-entered from a getter and after a failed call', () => {
+    const inner = { x: [1, 2, 3] };
+    const value = {
+      get nested(): Value {
+        return hex(packNumpy(inner)); // packNumpy inside packNumpy
+      },
+      after: 'z',
+    } as unknown as Value;
+    expect(unpackNumpy(packNumpy(value))).toEqual({ nested: '81a17893010203', after: 'z' });
+    expect(errorOf(() => packNumpy({ bad: undefined } as unknown as Value)).code).toBe('ENCODE_FAILED');
+    expect(hex(packNumpy({ ok: [true, null] }))).toBe('81a26f6b92c3c0');
+  });
+});
+
+describe('unpackNumpy: arrays read in place and by the general path', () => {
+  /** ndarray map with the four entries in a caller-chosen order. */
+  function reordered(
+    order: ('nd' | 'data' | 'dtype' | 'shape')[],
+    data: number[],
+    dtype: string,
+    shape: number[],
+  ) {
+    const parts: Record<string, (number[] | string)[]> = {
+      nd: [binKey('__ndarray__'), [0xc3]],
+      data: [binKey('data'), [0xc4, data.length, ...data]],
+      dtype: [binKey('dtype'), str(dtype)],
+      shape: [binKey('shape'), [0x90 | shape.length, ...shape]],
+    };
+    return bytes([0x84], ...order.flatMap((k) => parts[k] ?? []));
+  }
+
+  it('decodes openpi order and any other order of the ndarray entries alike', () => {
+    const data = [0, 0, 0xc0, 0x3f, 0, 0, 0x20, 0xc0]; // float32 1.5, -2.5
+    const canonical = unpackNumpy(ndarrayMsg(data, '<f4', [2])) as NDArray<'float32'>;
+    expect([...canonical.data]).toEqual([1.5, -2.5]);
+    const other = unpackNumpy(reordered(['shape', 'dtype', 'data', 'nd'], data, '<f4', [2]));
+    expect(other).toEqual(canonical);
+    // Python tests the presence of b"__ndarray__", not its value
+    const falseMarker = ndarrayMsg(data, '<f4', [2]);
+    falseMarker[falseMarker.indexOf(0xc3)] = 0xc2;
+    expect(unpackNumpy(falseMarker)).toEqual(canonical);
+  });
+
+  it('reads every int format of a shape dimension', () => {
+    const n = 70000; // uint32 dimension
+    const msg = packNumpy({ a: zeros('uint8', [n, 0]), b: zeros('uint8', [0, 300, 200, 5]) });
+    const v = unpackNumpy(msg) as Record<string, NDArray>;
+    expect(v.a?.shape).toEqual([n, 0]);
+    expect(v.b?.shape).toEqual([0, 300, 200, 5]);
+  });
+
+  it('views uint8 images of a Buffer in place, as plain Uint8Arrays', () => {
+    const img = zeros('uint8', [3, 8, 8]);
+    img.data.forEach((_, i) => {
+      img.data[i] = i & 0xff;
+    });
+    const input = Buffer.from(packNumpy({ images: { cam_high: img } }));
+    const out = (unpackNumpy(input) as { images: { cam_high: NDArray<'uint8'> } }).images.cam_high;
+    expect(out.data.constructor).toBe(Uint8Array);
+    expect(out.data.buffer).toBe(input.buffer);
+    expect([...out.data]).toEqual([...img.data]);
+  });
+
+  for (const count of [14, 3000]) {
+    // 56 bytes go through the decoder's small aligned stage, 12000 bytes get their own buffer
+    it(`copies ${count} unaligned or big-endian float32 at every offset into native order, input unchanged`, () => {
+      const values = Float32Array.from({ length: count }, (_, i) => Math.cos(i) * 100);
+      const le = packNumpy(ndarray('float32', [count], values));
+      const be = le.slice();
+      const at = Buffer.from(be).indexOf(Buffer.from('<f4'));
+      be[at] = '>'.charCodeAt(0);
+      const dataAt = Buffer.from(le).indexOf(Buffer.from(values.buffer, 0, 8));
+      for (let i = dataAt; i < dataAt + 4 * count; i += 4) be.set(le.slice(i, i + 4).reverse(), i);
+      for (const [name, msg] of [
+        ['little', le],
+        ['big', be],
+      ] as const) {
+        for (let off = 0; off < 8; off++) {
+          const backing = Buffer.alloc(msg.length + off);
+          backing.set(msg, off);
+          const input = backing.subarray(off);
+          const before = Buffer.from(input);
+          for (const copy of [false, true]) {
+            const out = unpackNumpy(input, { copy }) as NDArray<'float32'>;
+            expect(out.data.constructor).toBe(Float32Array);
+            expect(out.data.length).toBe(count);
+            expect(
+              Buffer.compare(
+                Buffer.from(out.data.buffer, out.data.byteOffset, 4 * count),
+                Buffer.from(values.buffer),
+              ),
+              `${name} endian, offset ${off}`,
+            ).toBe(0);
+            const aligned = (input.byteOffset + dataAt) % 4 === 0;
+            if (copy || name === 'big' || !aligned) expect(out.data.buffer).not.toBe(input.buffer);
+            else expect(out.data.buffer).toBe(input.buffer);
+          }
+          expect(Buffer.compare(input, before), `${name} endian input unchanged at offset ${off}`).toBe(0);
+        }
+      }
+    });
+  }
+
+  it('decodes many distinct and similar keys (the key cache never mixes them up)', () => {
+    const obj: Record<string, Value> = {};
+    for (let i = 0; i < 2000; i++) obj[`k${i}`] = i;
+    obj[''] = 'empty';
+    obj.k = 'k';
+    obj.é = 'non-ascii';
+    obj['x'.repeat(31)] = 'long';
+    obj['x'.repeat(30)] = 'shorter';
+    for (let round = 0; round < 2; round++) {
+      const back = unpackNumpy(packNumpy(obj)) as Record<string, Value>;
+      expect(back).toEqual(obj);
+      expect(Object.keys(back)).toEqual(Object.keys(obj));
+    }
+  });
+});
