@@ -717,3 +717,54 @@ describe('WebsocketPolicyServer: connections that never complete a handshake', (
     expect(await peer.infer({ x: 1 })).toMatchObject({ x: 1 });
   });
 });
+
+describe('WebsocketPolicyServer: idleTimeoutMs', () => {
+  it('is off by default: an upgraded peer idle past every other timeout is still served', async () => {
+    const echo: BasePolicy = { infer: async (obs) => obs, reset: () => {} };
+    const { server, url } = await serve(echo, { handshakeTimeoutMs: 50 });
+    const peer = await connect(url);
+    await peer.nextBinary(); // metadata
+    await sleep(300);
+    expect(await peer.infer({ x: 1 })).toMatchObject({ x: 1 });
+    expect(server.stats().idleTimeouts).toBe(0);
+  });
+
+  it('closes a websocket that sends no request for idleTimeoutMs with 1000, counted from the last reply', async () => {
+    const echo: BasePolicy = { infer: async (obs) => obs, reset: () => {} };
+    const { server, url } = await serve(echo, { idleTimeoutMs: 300 });
+    const peer = await connect(url);
+    await peer.nextBinary(); // metadata
+    // Requests every 150 ms keep it open well past 300 ms.
+    for (let i = 0; i < 4; i++) {
+      await sleep(150);
+      expect(await peer.infer({ i })).toMatchObject({ i });
+    }
+    const t0 = Date.now();
+    const e = await peer.next();
+    expect(e).toEqual({ kind: 'close', code: 1000, reason: 'idle timeout' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(server.stats().idleTimeouts).toBe(1);
+  });
+
+  it('does not count a slow inference as idle', async () => {
+    const slow: BasePolicy = {
+      infer: async (obs) => {
+        await sleep(400);
+        return obs;
+      },
+      reset: () => {},
+    };
+    const { server, url } = await serve(slow, { idleTimeoutMs: 150 });
+    const peer = await connect(url);
+    await peer.nextBinary();
+    expect(await peer.infer({ y: 2 })).toMatchObject({ y: 2 });
+    expect(server.stats().idleTimeouts).toBe(0);
+    expect(await peer.next()).toEqual({ kind: 'close', code: 1000, reason: 'idle timeout' });
+  });
+
+  it('refuses an idleTimeoutMs that is not an integer in 0..2^31-1', () => {
+    const p: BasePolicy = { infer: async () => ({}), reset: () => {} };
+    expect(() => new WebsocketPolicyServer(p, { idleTimeoutMs: -1 })).toThrow(/idleTimeoutMs/);
+    expect(() => new WebsocketPolicyServer(p, { idleTimeoutMs: 1.5 })).toThrow(/idleTimeoutMs/);
+  });
+});

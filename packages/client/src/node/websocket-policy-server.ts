@@ -76,6 +76,15 @@ export interface WebsocketPolicyServerOptions {
    * closed: silent sockets would otherwise be kept forever and use up file descriptors. Default 10000. 1 to 2^31-1.
    */
   handshakeTimeoutMs?: number;
+  /**
+   * An open websocket that sends no request for this many ms (counted from the handshake or from the last reply,
+   * never while a request is queued or running) is closed with 1000 and reason `idle timeout`. Default `0`: off.
+   * Off by default because openpi clients legitimately sit idle between episodes (an operator resetting the
+   * scene) and openpi's Python client does not reconnect: a closed socket fails its next `infer`. Keepalive
+   * pings (`pingIntervalMs`) already drop peers that vanished; set this to reclaim connections from clients
+   * that stay connected but unused, e.g. when many robots share one server. 0, or 1 to 2^31-1.
+   */
+  idleTimeoutMs?: number;
   /** Default: failures go to `console.warn`, nothing else is logged. */
   logger?: ServerLogger;
 }
@@ -116,6 +125,8 @@ export interface WebsocketPolicyServerStats {
   backpressurePauses: number;
   /** TCP connections closed for not completing a handshake or request within `handshakeTimeoutMs`. */
   handshakeTimeouts: number;
+  /** Websockets closed for sending no request within `idleTimeoutMs`. */
+  idleTimeouts: number;
 }
 
 export interface WebsocketPolicyServerEvents {
@@ -139,6 +150,7 @@ const DEFAULTS = {
   closeTimeoutMs: 2_000,
   maxQueuedRequests: 8,
   handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 0,
   /** TCP keepalive probe delay on every accepted socket (ms): a vanished peer's socket is eventually reclaimed. */
   tcpKeepAliveMs: 10_000,
 } as const;
@@ -168,6 +180,8 @@ interface Session {
   queued: number;
   pingTimer: NodeJS.Timeout | undefined;
   pongTimer: NodeJS.Timeout | undefined;
+  /** Armed while nothing is queued, when `idleTimeoutMs` > 0. */
+  idleTimer: NodeJS.Timeout | undefined;
 }
 
 export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEvents> {
@@ -178,6 +192,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
   private readonly maxPayload: number;
   private readonly maxQueued: number;
   private readonly handshakeTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
   private readonly apiKeyDigest: Buffer | undefined;
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
@@ -203,6 +218,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
     peakQueuedRequests: 0,
     backpressurePauses: 0,
     handshakeTimeouts: 0,
+    idleTimeouts: 0,
   };
 
   /** Throws BAD_ARGUMENT for invalid options and ENCODE_FAILED when `metadata` cannot be encoded. */
@@ -244,6 +260,12 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
       'handshakeTimeoutMs',
       options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
       1,
+      2 ** 31 - 1,
+    );
+    this.idleTimeoutMs = checkInteger(
+      'idleTimeoutMs',
+      options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      0,
       2 ** 31 - 1,
     );
     this.concurrency = options.concurrency ?? 'serialize';
@@ -461,12 +483,14 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
       queued: 0,
       pingTimer: undefined,
       pongTimer: undefined,
+      idleTimer: undefined,
     };
     this.sessions.add(session);
     this.counters.openConnections++;
     this.counters.totalConnections++;
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.stopIdleTimer(session);
       session.queued += 1;
       if (session.queued > this.counters.peakQueuedRequests)
         this.counters.peakQueuedRequests = session.queued;
@@ -480,6 +504,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
         .finally(() => {
           session.queued -= 1;
           if (ws.isPaused && session.queued < this.maxQueued) ws.resume();
+          if (session.queued === 0) this.startIdleTimer(session);
         });
     });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -488,6 +513,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.stopKeepalive(session);
+      this.stopIdleTimer(session);
       this.sessions.delete(session);
       this.counters.openConnections--;
       this.logger.info?.(`connection ${info.id} closed (${code})`, { connectionId: info.id, code });
@@ -504,6 +530,7 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
       if (err === undefined || err === null) session.waitStart = performance.now();
     });
     this.startKeepalive(session);
+    this.startIdleTimer(session);
   }
 
   /** One request cycle: unpack -> infer -> add server_timing -> pack -> send. Never rejects. */
@@ -596,6 +623,30 @@ export class WebsocketPolicyServer extends EventEmitter<WebsocketPolicyServerEve
         session.ws.terminate();
       }, this.pingTimeoutMs);
     }, this.pingIntervalMs);
+  }
+
+  /** (Re)arms the idle timer; a no-op when `idleTimeoutMs` is 0. */
+  private startIdleTimer(session: Session): void {
+    if (this.idleTimeoutMs === 0 || session.failed) return;
+    clearTimeout(session.idleTimer);
+    session.idleTimer = setTimeout(() => {
+      session.idleTimer = undefined;
+      if (session.queued > 0 || session.ws.readyState !== WebSocket.OPEN) return;
+      this.counters.idleTimeouts++;
+      this.logger.info?.(
+        `connection ${session.info.id}: no request for ${this.idleTimeoutMs} ms, closing it`,
+        {
+          connectionId: session.info.id,
+          timeoutMs: this.idleTimeoutMs,
+        },
+      );
+      session.ws.close(1000, 'idle timeout');
+    }, this.idleTimeoutMs);
+  }
+
+  private stopIdleTimer(session: Session): void {
+    clearTimeout(session.idleTimer);
+    session.idleTimer = undefined;
   }
 
   private stopKeepalive(session: Session): void {

@@ -30,6 +30,10 @@ Serves a model bundle over openpi's websocket protocol (openpi clients work unch
   --error-detail <d>      error frames carry a traceback (default, like openpi) or only the message (no
                           source paths): traceback | message
   --port <n>              TCP port, 0 = any free port (default 8000)
+  --handshake-timeout-s <s>  close a TCP connection that has not completed the websocket handshake in this
+                          long (default 10)
+  --idle-timeout-s <s>    close a connection that sends no request for this long, counted from its last reply
+                          (default 0 = never: openpi's client does not reconnect after a close)
   --providers <list>      execution providers in priority order (default tensorrt,cuda,cpu;
                           env OPENPI_EDGE_PROVIDERS)
   --device-id <n>         CUDA/TensorRT device (default 0)
@@ -98,6 +102,8 @@ export const serveCommand: CliCommand = {
           'allow-unauthenticated': { type: 'boolean' },
           'max-message-mb': { type: 'string' },
           'error-detail': { type: 'string' },
+          'handshake-timeout-s': { type: 'string' },
+          'idle-timeout-s': { type: 'string' },
           'no-warmup': { type: 'boolean' },
           'hang-timeout-ms': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
@@ -140,6 +146,8 @@ export const serveCommand: CliCommand = {
       );
     }
     const maxMb = numberFlag('max-message-mb', values['max-message-mb'], { min: 0 }) ?? 64;
+    const handshakeS = numberFlag('handshake-timeout-s', values['handshake-timeout-s'], { min: 0.001 });
+    const idleS = numberFlag('idle-timeout-s', values['idle-timeout-s'], { min: 0 });
     const errorDetail = values['error-detail'];
     if (errorDetail !== undefined && errorDetail !== 'traceback' && errorDetail !== 'message') {
       throw new OpenpiEdgeError(
@@ -164,6 +172,8 @@ export const serveCommand: CliCommand = {
         ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
         ...(maxMb === 0 ? {} : { maxMessageBytes: Math.floor(maxMb * 2 ** 20) }),
         ...(errorDetail === undefined ? {} : { errorDetail }),
+        ...(handshakeS === undefined ? {} : { handshakeTimeoutMs: Math.ceil(handshakeS * 1000) }),
+        ...(idleS === undefined ? {} : { idleTimeoutMs: Math.ceil(idleS * 1000) }),
       },
       onEvent: (e) => {
         if (e.type === 'restarted')

@@ -16,7 +16,10 @@ import { WorkerPolicy, type WorkerPolicyOptions } from '../inference/worker-poli
 export interface ServeBundleOptions extends WorkerPolicyOptions {
   /** Bundle directory. Required. */
   bundle: string;
-  /** Interface to bind. Default `'0.0.0.0'` (openpi's `serve_policy.py`: every IPv4 interface). */
+  /**
+   * Interface to bind. Default `'127.0.0.1'` (loopback, as `WebsocketPolicyServer`); openpi's `serve_policy.py`
+   * binds `'0.0.0.0'`: pass it, with `server.apiKey`, to serve robots on the network.
+   */
   host?: string;
   /** TCP port; 0 picks a free one. Default 8000 (openpi's). */
   port?: number;
@@ -45,7 +48,7 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
   const server = new WebsocketPolicyServer(policy, {
     ...serverOptions,
     metadata: policy.metadata,
-    host: host ?? '0.0.0.0',
+    host: host ?? '127.0.0.1',
     port: port ?? 8000,
     ...(logger === undefined ? {} : { logger }),
   });

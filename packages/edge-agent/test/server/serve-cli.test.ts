@@ -1,8 +1,9 @@
 /**
  * `edge-agent serve` as a network service: loopback by default; a non-loopback address only with a key or a
- * deliberate --allow-unauthenticated (refused before anything binds); the message size cap and the error detail
- * from the command line. Loopback only: no test binds another interface.
+ * deliberate --allow-unauthenticated (refused before anything binds); the message size cap, the error detail and
+ * the handshake / idle timeouts from the command line. Loopback only: no test binds another interface.
  */
+import { connect as tcpConnect } from 'node:net';
 import { packNumpy } from '@openpi-edge/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -74,6 +75,31 @@ describe('edge-agent serve: where it listens and what it accepts', () => {
     // The default (openpi's) carries the traceback: the flag is what removed it.
     const { url: tracing } = await serve([]);
     expect((await exchange(tracing, packNumpy({ not: 'an observation' }))).text).toMatch(paths);
+  }, 60_000);
+
+  it('--handshake-timeout-s closes a silent TCP socket; --idle-timeout-s closes an unused websocket with 1000', async () => {
+    const { url } = await serve(['--handshake-timeout-s', '0.3', '--idle-timeout-s', '0.5']);
+    const port = Number(new URL(url).port);
+    const silent = tcpConnect(port, '127.0.0.1');
+    const t0 = Date.now();
+    await new Promise<void>((resolve) => silent.on('close', () => resolve()));
+    const silentMs = Date.now() - t0;
+    expect(silentMs).toBeGreaterThanOrEqual(250);
+    expect(silentMs).toBeLessThan(5_000);
+    // A websocket that reads the metadata frame and then sends nothing.
+    const ws = new WebSocket(url);
+    const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      ws.on('error', reject);
+    });
+    expect(closed).toEqual({ code: 1000, reason: 'idle timeout' });
+  }, 60_000);
+
+  it('refuses a bad timeout value by flag name', async () => {
+    const p = runCli(['serve', '--port', '0', '--idle-timeout-s', 'soon']);
+    const { code } = await p.exited;
+    expect(code).not.toBe(0);
+    expect(p.stderr.join('\n')).toContain("--idle-timeout-s must be a number >= 0, got 'soon'");
   }, 60_000);
 
   it('isLoopback', () => {
