@@ -19,9 +19,8 @@ import { promisify } from 'node:util';
 import { packNumpy, unpackNumpy } from '../packages/client/src/msgpack-numpy.js';
 import { ndarray } from '../packages/client/src/ndarray.js';
 import { WebsocketPolicyServer } from '../packages/client/src/node/websocket-policy-server.js';
-import type { Obs } from '../packages/client/src/policy.js';
 import { WebsocketClientPolicy } from '../packages/client/src/websocket-client-policy.js';
-import { printTable, summarize } from './lib.js';
+import { alohaObservation, printTable, summarize } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -53,26 +52,6 @@ const WARMUP = 20;
 const ITERATIONS = 200;
 /** Contenders take turns in this many rounds of ITERATIONS / ROUNDS calls each. */
 const ROUNDS = 4;
-const CAMERAS = ['cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'];
-
-/** make_aloha_example-shaped observation with deterministic pseudo-random pixels (xorshift32). */
-function alohaObservation(seed: number): Obs {
-  let x = seed >>> 0 || 1;
-  const next = (): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-  const images: Obs = {};
-  for (const cam of CAMERAS) {
-    const data = new Uint8Array(3 * 224 * 224);
-    for (let i = 0; i < data.length; i++) data[i] = next() & 0xff;
-    images[cam] = ndarray('uint8', [3, 224, 224], data);
-  }
-  const state = Float32Array.from({ length: 14 }, () => next() / 2 ** 31 - 1);
-  return { state: ndarray('float32', [14], state), images, prompt: 'do something' };
-}
 
 /** The server process: serves the trivial policy on an ephemeral loopback port and prints {"port": n}. */
 async function serveForBench(): Promise<void> {

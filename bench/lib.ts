@@ -3,6 +3,8 @@
  * and prints a table whose `ratio` column is each row's median divided by the group's baseline median.
  */
 import { performance } from 'node:perf_hooks';
+import { ndarray } from '../packages/client/src/ndarray.js';
+import type { Obs } from '../packages/client/src/policy.js';
 
 export interface Stats {
   name: string;
@@ -63,6 +65,11 @@ export function printTable(title: string, rows: Stats[], baseline: string): stri
     `${(r.p50 / base).toFixed(2)}x`,
     r.note ?? '',
   ]);
+  return printMarkdownTable(title, header, body);
+}
+
+/** Prints a markdown table (columns padded to their widths) under a `### title` heading; returns the text. */
+export function printMarkdownTable(title: string, header: string[], body: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]): string =>
     `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
@@ -74,4 +81,29 @@ export function printTable(title: string, rows: Stats[], baseline: string): stri
   ].join('\n');
   console.log(text);
   return text;
+}
+
+/** openpi's ALOHA camera names, in make_aloha_example's order. */
+export const ALOHA_CAMERAS = ['cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'] as const;
+
+/**
+ * make_aloha_example-shaped observation (4 uint8 CHW 224x224 cameras, float32[14] state, a prompt; ~0.6 MB packed)
+ * with deterministic pseudo-random pixels (xorshift32 from `seed`).
+ */
+export function alohaObservation(seed: number): Obs {
+  let x = seed >>> 0 || 1;
+  const next = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  const images: Obs = {};
+  for (const cam of ALOHA_CAMERAS) {
+    const data = new Uint8Array(3 * 224 * 224);
+    for (let i = 0; i < data.length; i++) data[i] = next() & 0xff;
+    images[cam] = ndarray('uint8', [3, 224, 224], data);
+  }
+  const state = Float32Array.from({ length: 14 }, () => next() / 2 ** 31 - 1);
+  return { state: ndarray('float32', [14], state), images, prompt: 'do something' };
 }

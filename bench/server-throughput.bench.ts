@@ -35,7 +35,7 @@ import {
   WebsocketPolicyServer,
   type WebsocketPolicyServerOptions,
 } from '../packages/client/src/node/websocket-policy-server.js';
-import type { Obs } from '../packages/client/src/policy.js';
+import { alohaObservation, printMarkdownTable } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -48,27 +48,7 @@ const WINDOW_MS = Number(process.env.OPENPI_EDGE_SERVER_BENCH_WINDOW_MS ?? 3_000
 const ROUNDS = Number(process.env.OPENPI_EDGE_SERVER_BENCH_ROUNDS ?? 3);
 /** The Python-client scenario is shorter: 8 interpreters per round. Set to 0 to skip it. */
 const PY_ROUNDS = Number(process.env.OPENPI_EDGE_SERVER_BENCH_PY_ROUNDS ?? 2);
-const CAMERAS = ['cam_high', 'cam_low', 'cam_left_wrist', 'cam_right_wrist'];
 const python = join(root, '.venv', 'bin', 'python');
-
-/** make_aloha_example-shaped observation with deterministic pseudo-random pixels (xorshift32). */
-function alohaObservation(seed: number): Obs {
-  let x = seed >>> 0 || 1;
-  const next = (): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-  const images: Obs = {};
-  for (const cam of CAMERAS) {
-    const data = new Uint8Array(3 * 224 * 224);
-    for (let i = 0; i < data.length; i++) data[i] = next() & 0xff;
-    images[cam] = ndarray('uint8', [3, 224, 224], data);
-  }
-  const state = Float32Array.from({ length: 14 }, () => next() / 2 ** 31 - 1);
-  return { state: ndarray('float32', [14], state), images, prompt: 'do something' };
-}
 
 // ---------------------------------------------------------------------------------------------- server role
 
@@ -426,17 +406,7 @@ function table(title: string, rows: Row[]): string {
     String(r.requests),
     r.note,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
-  const text = [
-    `\n### ${title}\n`,
-    line(header),
-    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
-    ...body.map(line),
-  ].join('\n');
-  console.log(text);
-  return text;
+  return printMarkdownTable(title, header, body);
 }
 
 async function measureAll(
