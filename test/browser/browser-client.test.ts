@@ -5,7 +5,6 @@
  * WebsocketPolicyServer (metadata, an ALOHA-shaped round trip, a policy error arriving as ServerError, a reconnect
  * after the server restarts on the same port) and against the real `edge-agent serve` CLI on the demo π0 bundle.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +15,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NDArray, ndarray, type Obs } from '../../packages/client/src/index.js';
 import { WebsocketPolicyServer } from '../../packages/client/src/node/websocket-policy-server.js';
+import { startServeProcess } from '../serve-process.js';
 import type { ErrorSummary, InferSummary, OpenpiTestApi } from './page/api.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -180,24 +180,13 @@ describe('@openpi-edge/client bundled for the browser, in headless Chromium', ()
   });
 
   it('talks to the real edge-agent serve (demo π0 bundle)', async () => {
-    const proc: ChildProcessWithoutNullStreams = spawn(
+    const served = await startServeProcess(
       process.execPath,
       [bin, 'serve', '--host', '127.0.0.1', '--port', '0', '--seed', '3'],
       { cwd: root },
     );
-    const stderr: string[] = [];
-    proc.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let buf = '';
-        proc.stdout.setEncoding('utf8').on('data', (c: string) => {
-          buf += c;
-          const m = /listening on ws:\/\/\S+ port=(\d+)/.exec(buf);
-          if (m !== null) resolve(Number(m[1]));
-        });
-        void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr.join('')}`)));
-      });
+      const port = served.port;
       const meta = await call('connect', `ws://127.0.0.1:${port}`);
       expect(meta).toEqual({ reset_pose: [0, -0.96, 1.16, 0, -0.3, 0] });
       const r = ok(await call('infer', 0, 'pick up the cube'));
@@ -206,8 +195,7 @@ describe('@openpi-edge/client bundled for the browser, in headless Chromium', ()
       expect(r.keys).toEqual(['actions', 'policy_timing', 'server_timing']);
       await call('close');
     } finally {
-      proc.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await served.stop()).toBe(0);
     }
   }, 120_000);
 });

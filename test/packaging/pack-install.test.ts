@@ -10,13 +10,14 @@
  * - the installed `edge-agent` bin runs from dist/ (`--help`, then `serve` on the bundled demo model, answered by
  *   openpi's own Python client from .venv).
  */
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServeProcess } from '../serve-process.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const python = join(root, '.venv', 'bin', 'python');
@@ -238,25 +239,15 @@ export async function once(obs: Obs): Promise<unknown> {
     expect(help.stdout).toContain('usage: edge-agent <command>');
     expect(help.stdout).toContain('serve');
 
-    const proc: ChildProcessWithoutNullStreams = spawn(bin, ['serve', '--port', '0', '--seed', '1'], {
+    const served = await startServeProcess(bin, ['serve', '--port', '0', '--seed', '1'], {
       cwd: app,
       env: { ...process.env, EDGE_AGENT_FROM: '' },
     });
-    const stderr: string[] = [];
-    proc.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let buf = '';
-        proc.stdout.setEncoding('utf8').on('data', (c: string) => {
-          buf += c;
-          const m = /listening on ws:\/\/127\.0\.0\.1:\d+ port=(\d+)/.exec(buf);
-          if (m !== null) resolve(Number(m[1]));
-        });
-        void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr.join('')}`)));
-      });
+      const port = served.port;
+      expect(port).toBeGreaterThan(0);
       // Ran from the installed dist/, not through tsx.
-      const ps = await readFile(`/proc/${proc.pid}/cmdline`, 'utf8');
+      const ps = await readFile(`/proc/${served.proc.pid}/cmdline`, 'utf8');
       expect(ps).not.toContain('tsx');
       const { stdout } = await sh(
         python,
@@ -271,8 +262,7 @@ export async function once(obs: Obs): Promise<unknown> {
         expect(r.finite).toBe(true);
       }
     } finally {
-      proc.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await served.stop()).toBe(0);
     }
   }, 180_000);
 });
