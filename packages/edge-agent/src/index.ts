@@ -492,6 +492,15 @@ export {
 export { type JointVector, type LimiterResult, SafetyLimiter } from './safety/limiter.js';
 export { checkTarget, type MovePlan, type MovePlanOptions, planMove } from './safety/move-plan.js';
 export { type PolicyHealth, Watchdog, type WatchdogInput } from './safety/watchdog.js';
+export { flattenDict, npyObjectFile, pickleValue } from './server/npy-pickle.js';
+export {
+  formatRecorderStats,
+  nextStepNumber,
+  PolicyRecorder,
+  type PolicyRecorderOptions,
+  type RecorderStats,
+  stepFileName,
+} from './server/policy-recorder.js';
 export { type ServeBundleOptions, type ServingBundle, serveBundle } from './server/serve-bundle.js';
 export { chunkToFloat64, sliceActions } from './transforms/action-slice.js';
 export {

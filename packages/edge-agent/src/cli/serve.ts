@@ -4,12 +4,15 @@
  * Once listening it prints one line on stdout, `listening on ws://<host>:<port> port=<port>`, for scripts and tests;
  * the provider report goes to stdout before it, warnings to stderr. SIGINT/SIGTERM close it cleanly.
  * The model runs in a worker thread (WorkerPolicy): crashes, hangs and restarts are reported on stderr.
+ * `--record <dir>` saves each request and reply as openpi's `serve_policy.py --record` does (`<dir>/step_<n>.npy`,
+ * see PolicyRecorder); a `recording ... to <dir>` line comes before the listening line, counts on shutdown.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { type ProviderConfig, parseProviderList } from '../model/execution-providers.js';
 import { ORT_PATH_ENV } from '../model/ort-binding.js';
+import { formatRecorderStats } from '../server/policy-recorder.js';
 import { serveBundle } from '../server/serve-bundle.js';
 import { numberFlag } from './flags.js';
 import type { CliCommand } from './main.js';
@@ -47,6 +50,9 @@ Serves a model bundle over openpi's websocket protocol (openpi clients work unch
   --api-key <key>         require 'Authorization: Api-Key <key>' (default none, like openpi)
   --no-warmup             skip the warm-up chunk
   --hang-timeout-ms <n>   a chunk not computed within this time restarts the policy worker (default 30000)
+  --record <dir>          save every request and reply as <dir>/step_<n>.npy, like openpi's serve_policy.py
+                          --record (created if needed; numbering continues after the highest step file there).
+                          Python: np.load(path, allow_pickle=True).item() -> {"inputs/...": ..., "outputs/...": ...}
   -h, --help`;
 
 /** Whether `host` binds only this machine (127.0.0.0/8, ::1, localhost). */
@@ -106,6 +112,7 @@ export const serveCommand: CliCommand = {
           'idle-timeout-s': { type: 'string' },
           'no-warmup': { type: 'boolean' },
           'hang-timeout-ms': { type: 'string' },
+          record: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
       });
@@ -158,6 +165,9 @@ export const serveCommand: CliCommand = {
         },
       );
     }
+    if (values.record !== undefined && values.record.trim() === '') {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', '--record needs a directory', { option: 'record' });
+    }
     const serving = await serveBundle({
       bundle: values.bundle ?? DEFAULT_BUNDLE,
       host,
@@ -168,6 +178,7 @@ export const serveCommand: CliCommand = {
       ...(seed === undefined ? {} : { seed }),
       ...(values['no-warmup'] === true ? { warmup: false } : {}),
       ...(hangTimeoutMs === undefined ? {} : { hangTimeoutMs }),
+      ...(values.record === undefined ? {} : { record: values.record }),
       server: {
         ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
         ...(maxMb === 0 ? {} : { maxMessageBytes: Math.floor(maxMb * 2 ** 20) }),
@@ -194,6 +205,12 @@ export const serveCommand: CliCommand = {
         `; onnxruntime ${r.ort.version} from ${r.ort.source}; sessions ${r.sessionMs.toFixed(0)} ms` +
         (r.warmupMs === null ? '' : `; warm-up ${r.warmupMs.toFixed(1)} ms`),
     );
+    const recorder = serving.recorder;
+    if (recorder !== undefined) {
+      console.log(
+        `recording requests and replies to ${recorder.dir} (step_<n>.npy, from step_${recorder.stats.firstStep}.npy)`,
+      );
+    }
     console.log(`listening on ${serving.address.url} port=${serving.address.port}`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -208,6 +225,7 @@ export const serveCommand: CliCommand = {
       process.on('SIGTERM', onTerm);
     });
     await serving.close();
+    if (recorder !== undefined) console.log(formatRecorderStats(recorder.stats));
     return 0;
   },
 };

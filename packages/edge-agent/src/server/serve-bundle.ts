@@ -4,6 +4,8 @@
  * `reset_pose`) as the first frame, so openpi's own clients (ALOHA, LIBERO, DROID examples, simple_client) talk to it
  * unchanged. onnxruntime-node blocks the thread that runs a graph (up to ~0.5 s per graph for deep models); in the
  * worker, the server's event loop keeps answering handshakes, `/healthz` and pings while a chunk is computed.
+ * With `record`, a {@link PolicyRecorder} between the two saves each request and reply as openpi's
+ * `serve_policy.py --record` does (`<dir>/step_<n>.npy`).
  */
 import {
   type ServerLogger,
@@ -12,6 +14,7 @@ import {
   type WebsocketPolicyServerOptions,
 } from '@openpi-edge/client/node';
 import { WorkerPolicy, type WorkerPolicyOptions } from '../inference/worker-policy.js';
+import { PolicyRecorder, type PolicyRecorderOptions } from './policy-recorder.js';
 
 export interface ServeBundleOptions extends WorkerPolicyOptions {
   /** Bundle directory. Required. */
@@ -27,6 +30,12 @@ export interface ServeBundleOptions extends WorkerPolicyOptions {
   server?: Omit<WebsocketPolicyServerOptions, 'metadata' | 'host' | 'port'>;
   /** Server logger. Default: warnings to `console.warn`. */
   logger?: ServerLogger;
+  /**
+   * Record every request and reply like openpi's `serve_policy.py --record`: the directory (created if needed;
+   * numbering continues after its highest `step_<n>.npy`), or the directory with recorder options. Lost records
+   * are warned through `logger` (or the recorder's `warn`). See {@link PolicyRecorder}.
+   */
+  record?: string | ({ dir: string } & PolicyRecorderOptions);
 }
 
 /** A running server and its policy. `close()` stops both (the worker thread included). */
@@ -35,17 +44,38 @@ export interface ServingBundle {
   readonly policy: WorkerPolicy;
   readonly server: WebsocketPolicyServer;
   readonly address: WebsocketPolicyServerAddress;
+  /** The recorder between server and policy when `record` was given: its `stats` count steps, bytes, failures. */
+  readonly recorder?: PolicyRecorder;
+  /** Stops the server, then waits for the recorder's pending writes, then stops the policy. */
   close(): Promise<void>;
 }
 
 /**
  * Loads the bundle in a worker (errors as `OnnxPolicy.load`, see {@link WorkerPolicy.load}), then binds
- * (BAD_ARGUMENT when the port is taken). The policy and its thread are released if binding fails.
+ * (BAD_ARGUMENT when the port is taken, or when the `record` directory cannot be created or written). The policy
+ * and its thread are released if either fails.
  */
 export async function serveBundle(options: ServeBundleOptions): Promise<ServingBundle> {
-  const { bundle, host, port, server: serverOptions, logger, ...policyOptions } = options;
+  const { bundle, host, port, server: serverOptions, logger, record, ...policyOptions } = options;
   const policy = await WorkerPolicy.load(bundle, policyOptions);
-  const server = new WebsocketPolicyServer(policy, {
+  let recorder: PolicyRecorder | undefined;
+  if (record !== undefined) {
+    const { dir, ...recordOptions } = typeof record === 'string' ? { dir: record } : record;
+    const warn =
+      logger === undefined
+        ? undefined
+        : (m: string, c?: Record<string, unknown>) => logger.warn(`recording: ${m}`, c);
+    try {
+      recorder = await PolicyRecorder.open(policy, dir, {
+        ...(warn === undefined ? {} : { warn }),
+        ...recordOptions,
+      });
+    } catch (e) {
+      await policy.close();
+      throw e;
+    }
+  }
+  const server = new WebsocketPolicyServer(recorder ?? policy, {
     ...serverOptions,
     metadata: policy.metadata,
     host: host ?? '127.0.0.1',
@@ -64,8 +94,12 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
     policy,
     server,
     address,
+    ...(recorder === undefined ? {} : { recorder }),
     close: () => {
-      closing ??= server.close().then(() => policy.close());
+      closing ??= server
+        .close()
+        .then(() => recorder?.close())
+        .then(() => policy.close());
       return closing;
     },
   };
