@@ -30,6 +30,8 @@ import type { AgentConfig } from '../config/schema.js';
 import { ImagePrepWorker } from '../inference/image-prep-worker.js';
 import { WorkerPolicy } from '../inference/worker-policy.js';
 import type { Manifest } from '../model/manifest.js';
+import type { RecorderResult } from '../record/mcap-protocol.js';
+import { McapRecorder } from '../record/mcap-recorder.js';
 import type { AnyRobotPlugin, Robot } from '../robots/interface.js';
 import { BUILTIN_ROBOTS, findRobot } from '../robots/registry.js';
 import { agentParameters, agentParameterValues } from '../ros2/agent-parameters.js';
@@ -41,6 +43,7 @@ import { GuardedAgent } from './guarded-agent.js';
 import { ImagesOnDemandPolicy, pickFrames } from './images-on-demand.js';
 import { LoopStats, type Percentiles, percentiles } from './loop-stats.js';
 import { PolicyMonitor } from './policy-monitor.js';
+import { tapRecorder } from './recording.js';
 import { RobotEnvironment } from './robot-environment.js';
 import { describeControl, describeLimits, type StartupReport } from './startup-report.js';
 import type { StatusSnapshot } from './status-line.js';
@@ -87,6 +90,8 @@ export interface AgentRunSummary {
   estop: EStopCause | null;
   /** The last policy error, as text; absent when none. */
   lastPolicyError?: string;
+  /** `--record-mcap`: what the loop did not hand to the recorder (frames and ticks dropped); absent when off. */
+  recording?: { file: string; framesDropped: number; ticksDropped: number; failure: string | null };
 }
 
 /**
@@ -307,6 +312,10 @@ export class EdgeAgent {
   readonly stats = new LoopStats();
   readonly #inner: ClosablePolicy;
   #ros2: OpenedAgentRos2 | null = null;
+  /** `--record-mcap`'s recorder and its taps; null when not recording. */
+  #recorder: { recorder: McapRecorder; detach: () => void } | null = null;
+  /** What the MCAP recorder wrote, once `close()` ended the file; null before or when not recording. */
+  recording: RecorderResult | null = null;
   #closed = false;
 
   private constructor(parts: {
@@ -374,6 +383,7 @@ export class EdgeAgent {
       throw e;
     }
     let ros2: OpenedAgentRos2 | null = null;
+    let recorder: McapRecorder | null = null;
     try {
       if (loaded.manifest !== null) checkBundleFits(loaded.manifest, robot, config);
       robot.applyPolicyMetadata?.(loaded.metadata);
@@ -390,6 +400,27 @@ export class EdgeAgent {
         resetMove: config.reset,
         resetSpeedFraction: config.resetSpeed,
       });
+      if (config.recordMcap !== undefined) {
+        // Opened before the start-up inference, so that the file's chunks match the summary's inference count.
+        recorder = await McapRecorder.open({
+          file: config.recordMcap,
+          joints: robot.layout.joints,
+          cameras: robot.layout.cameras.map((c) => c.name),
+          now: () => clock.now(),
+          ...(clock === realClock ? {} : { clockOriginMs: Date.now() - clock.now() }),
+          metadata: {
+            robot: robot.name,
+            transport: robot.description,
+            model: loaded.model,
+            control_hz: String(config.controlHz),
+            action_horizon: String(config.actionHorizon),
+            broker: config.broker,
+            ...(config.prompt === undefined ? {} : { prompt: config.prompt }),
+          },
+          warn,
+        });
+      }
+      const taps = recorder === null ? null : tapRecorder(recorder, { environment, policy, gate, clock });
       if (options.startupCheck ?? true) {
         // A webcam's ffmpeg or a ROS 2 image topic delivers its first frame a moment after start.
         await firstFrames(robot);
@@ -447,6 +478,7 @@ export class EdgeAgent {
         clock,
         ...(broker instanceof AsyncActionChunkBroker ? { policyEvents: broker } : {}),
       });
+      taps?.runtime(runtime);
       const defaultPrompt =
         loaded.defaultPrompt === undefined
           ? loaded.manifest === null
@@ -507,8 +539,10 @@ export class EdgeAgent {
         clock,
       });
       agentObj.#ros2 = ros2;
+      if (recorder !== null && taps !== null) agentObj.#recorder = { recorder, detach: taps.detach };
       return agentObj;
     } catch (e) {
+      await recorder?.close();
       await ros2?.close();
       await robot.close();
       await closeLoaded();
@@ -601,20 +635,41 @@ export class EdgeAgent {
       gate: this.gate.counters(),
       estop: this.gate.estop.cause,
       ...(err === undefined ? {} : { lastPolicyError: errorText(err) }),
+      ...(this.#recorder === null
+        ? {}
+        : {
+            recording: {
+              file: this.#recorder.recorder.file,
+              framesDropped: this.#recorder.recorder.stats.framesDropped,
+              ticksDropped: this.#recorder.recorder.stats.ticksDropped,
+              failure: this.#recorder.recorder.failure,
+            },
+          }),
     };
   }
 
-  /** Closes the topics, the policy (worker / socket), the robot (transport, cameras) and the gate. Idempotent. */
+  /**
+   * Ends the MCAP recording (`recording` then says what was written), closes the topics, the policy (worker /
+   * socket), the robot (transport, cameras) and the gate. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      await this.#ros2?.close();
-      await this.policy.close();
+      const rec = this.#recorder;
+      if (rec !== null) {
+        rec.detach();
+        this.recording = await rec.recorder.close();
+      }
     } finally {
-      this.environment.close();
-      await this.robot.close();
-      this.gate.close();
+      try {
+        await this.#ros2?.close();
+        await this.policy.close();
+      } finally {
+        this.environment.close();
+        await this.robot.close();
+        this.gate.close();
+      }
     }
   }
 }
@@ -647,5 +702,25 @@ export function formatSummary(s: AgentRunSummary, config: AgentConfig): string {
     `  safety   ${s.gate.moves} moves, ${s.gate.holds} holds (position clamps ${s.gate.positionLimited}, ` +
       `rate limits ${s.gate.rateLimited}); faults: ${faults || 'none'}` +
       `${s.estop === null ? '' : `; e-stop by ${s.estop.source} (${s.estop.reason})`}`,
+    ...(s.recording === undefined
+      ? []
+      : [
+          `  record   ${s.recording.file}: frames dropped ${s.recording.framesDropped}, ticks dropped ${s.recording.ticksDropped}` +
+            `${s.recording.failure === null ? '' : `; ${s.recording.failure}`}`,
+        ]),
   ].join('\n');
+}
+
+/** The line `start` prints once the MCAP file is closed. */
+export function formatRecording(r: RecorderResult): string {
+  const mib = r.bytes / (1024 * 1024);
+  const rate =
+    r.durationS > 0
+      ? `, ${(r.bytes / 1024 / r.durationS).toFixed(0)} KiB/s over ${r.durationS.toFixed(1)} s`
+      : '';
+  return (
+    `recording ${r.file}: ${r.messages} messages, ${mib.toFixed(2)} MiB${rate}; ${r.chunks} policy chunks, ` +
+    `${r.framesWritten} camera frames (dropped ${r.framesDropped}${r.frameErrors > 0 ? `, unencodable ${r.frameErrors}` : ''})` +
+    `${r.ticksDropped > 0 ? `, ticks dropped ${r.ticksDropped}` : ''}`
+  );
 }

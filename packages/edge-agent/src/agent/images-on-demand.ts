@@ -62,6 +62,14 @@ export function pickFrames(robot: Robot, options: PickFramesOptions = {}): RawFr
   };
 }
 
+/** Sees every inference (the MCAP recorder): the frames picked and the result. Must not throw or block. */
+export interface InferenceTap {
+  /** Inference `index` (1-based) was given `raw`, picked at `at` (ms). */
+  frames(index: number, at: number, raw: RawFrames): void;
+  /** Inference `index`, asked at `requestedAt`, returned `result` (or failed with `error`) at `at`. */
+  result(index: number, requestedAt: number, at: number, result: Obs | null, error: unknown): void;
+}
+
 export class ImagesOnDemandPolicy implements ClosablePolicy {
   readonly #inner: BasePolicy & Partial<Pick<ClosablePolicy, 'close'>>;
   readonly #capture: () => RawFrames;
@@ -76,6 +84,8 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
   captureMs = 0;
   /** Per inference: pick + conversion + inner `infer` (ms); bounded memory (loop-stats.ts SampleSeries). */
   readonly latencies = new SampleSeries();
+  /** Sees every inference's frames and result (the MCAP recorder). Default none. */
+  tap: InferenceTap | undefined;
 
   /**
    * `prep` converts frames for an inner policy that is not a FramePolicy; it is closed with this wrapper. Without
@@ -96,7 +106,22 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
   /** Adds the images (unless the observation already has them) and forwards to the inner policy. */
   async infer(obs: Obs): Promise<Obs> {
     this.inferences += 1;
+    const index = this.inferences;
     const t0 = this.#now();
+    const tap = this.tap;
+    if (tap === undefined) return this.#infer(obs, t0);
+    let out: Obs;
+    try {
+      out = await this.#infer(obs, t0, (raw) => tap.frames(index, t0, raw));
+    } catch (e) {
+      tap.result(index, t0, this.#now(), null, e);
+      throw e;
+    }
+    tap.result(index, t0, this.#now(), out, undefined);
+    return out;
+  }
+
+  async #infer(obs: Obs, t0: number, onFrames?: (raw: RawFrames) => void): Promise<Obs> {
     let out: Obs;
     const key = this.#imagesKey;
     if (key !== null && obs[key] !== undefined) {
@@ -105,6 +130,7 @@ export class ImagesOnDemandPolicy implements ClosablePolicy {
       const raw = this.#capture();
       this.captureMs += this.#now() - t0;
       this.captures += 1;
+      onFrames?.(raw);
       if (isFramePolicy(this.#inner)) {
         out = await this.#inner.inferFrames(obs, raw);
       } else {

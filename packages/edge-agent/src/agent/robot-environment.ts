@@ -79,6 +79,8 @@ export class RobotEnvironment implements Environment {
   readonly tally: GateTally = { moves: 0, holds: 0, holdsSent: 0, lastFaults: [] };
   /** Called with every gate decision of the policy's ticks and of reset moves (tests, telemetry). */
   onDecision: ((d: GateDecision, phase: 'step' | 'reset') => void) | undefined;
+  /** Like `onDecision`, for the agent's own telemetry (the MCAP recorder), called first. */
+  decisionTap: ((d: GateDecision, phase: 'step' | 'reset') => void) | undefined;
 
   constructor(robot: Robot, gate: SafetyGate, options: RobotEnvironmentOptions) {
     if (gate.config.robot !== robot.name || gate.dim !== robot.layout.joints.length) {
@@ -172,6 +174,7 @@ export class RobotEnvironment implements Environment {
             joints: measuredOf(j),
             robotFaults: this.robot.faults(),
           });
+          this.decisionTap?.(d, 'reset');
           this.onDecision?.(d, 'reset');
           if (d.kind === 'hold') {
             return await aborted(
@@ -228,6 +231,7 @@ export class RobotEnvironment implements Environment {
       ...(this.#monitor === undefined ? {} : { policy: this.#monitor.health() }),
       robotFaults: this.robot.faults(),
     });
+    this.decisionTap?.(decision, 'step');
     this.onDecision?.(decision, 'step');
     if (decision.kind === 'move') {
       this.tally.moves += 1;

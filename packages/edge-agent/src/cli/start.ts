@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { OpenpiEdgeError } from '@openpi-edge/client';
-import { EdgeAgent, formatSummary } from '../agent/edge-agent.js';
+import { EdgeAgent, formatRecording, formatSummary } from '../agent/edge-agent.js';
 import { formatStartupReport } from '../agent/startup-report.js';
 import { StatusLine } from '../agent/status-line.js';
 import { DEMO_BUNDLE_DIR, loadConfigFile, parseConfigFile, resolveConfig } from '../config/load.js';
@@ -73,6 +73,9 @@ loop
   --no-reset                do not move home before/after episodes (hold where the robot is)
   --reset-speed <f>         fraction of each joint's maximum velocity a reset uses, 0 < f <= 1 (default 0.5)
   --status-interval <ms>    live status period, 0 = off (default 250; every 2 s when stderr is not a TTY)
+record
+  --record-mcap <file>      write an MCAP log of the run: camera frames the policy got (JPEG), joint states,
+                            policy chunks, the gate's decisions and faults, loop timings (docs/agent.md)
   --config <file.json>      config file (flags override it); see docs/agent.md
   --print-config            print the resolved config as JSON and exit
   -h, --help`;
@@ -112,6 +115,7 @@ function parse(argv: string[], plugin: AnyPlugin) {
       'no-reset': { type: 'boolean' },
       'reset-speed': { type: 'string' },
       'status-interval': { type: 'string' },
+      'record-mcap': { type: 'string' },
       config: { type: 'string' },
       'print-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -177,6 +181,7 @@ export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ??
     reset: v['no-reset'] === true ? false : undefined,
     resetSpeed: numberFlag('reset-speed', v['reset-speed'], { min: 0, exclusive: true }),
     statusIntervalMs: numberFlag('status-interval', v['status-interval'], { min: 0, integer: true }),
+    recordMcap: v['record-mcap'],
   };
   if (v.policy !== undefined && raw.bundle !== undefined && raw.bundle.dir === undefined) {
     throw new OpenpiEdgeError(
@@ -285,12 +290,13 @@ export const startCommand: CliCommand = {
       const summary = await agent.run();
       status.stop();
       console.log(formatSummary(summary, config));
-      return 0;
     } finally {
       status.stop();
       detachKeyboard();
       await agent.close();
       detachSignals();
     }
+    if (agent.recording !== null) console.log(formatRecording(agent.recording));
+    return 0;
   },
 };

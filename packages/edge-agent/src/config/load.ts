@@ -115,6 +115,7 @@ export function resolveConfig(
   if (!parsed.success) zodFail(`invalid ${robot} section`, parsed.error, { robot });
   const robotConfig = plugin.resolveConfig(parsed.data) as Record<string, unknown>;
   const prompt = pick('prompt');
+  const recordMcap = pick('recordMcap');
   const ros2 = { ...AGENT_DEFAULTS.ros2, ...defined(f.ros2), ...defined(c.ros2) };
   const model: AgentConfig['model'] =
     remote?.url !== undefined
@@ -160,5 +161,6 @@ export function resolveConfig(
         : {}),
     },
     statusIntervalMs: pick('statusIntervalMs') ?? AGENT_DEFAULTS.statusIntervalMs,
+    ...(recordMcap === undefined ? {} : { recordMcap }),
   };
 }

@@ -102,6 +102,8 @@ const COMMON_SHAPE = {
   safety: SafetyOverridesSchema.optional(),
   /** Live status line period (ms); 0 = no status line. Default 250. */
   statusIntervalMs: z.number().int().nonnegative().optional(),
+  /** Write an MCAP log of the run to this file (docs/agent.md "Recording an MCAP log"). Default none. */
+  recordMcap: z.string().min(1).optional(),
 };
 
 /** Plugins as far as the config needs them: a name and the schema of their section. */
@@ -158,6 +160,7 @@ export type AgentConfigFile = {
   resetSpeed?: number;
   safety?: z.output<typeof SafetyOverridesSchema>;
   statusIntervalMs?: number;
+  recordMcap?: string;
 } & { [robotSection: string]: unknown };
 export type SafetyOverridesConfig = z.output<typeof SafetyOverridesSchema>;
 
@@ -206,4 +209,6 @@ export interface AgentConfig {
   readonly resetSpeed: number;
   readonly safety: SafetyOverridesConfig;
   readonly statusIntervalMs: number;
+  /** MCAP log file; absent = no recording. */
+  readonly recordMcap?: string;
 }
