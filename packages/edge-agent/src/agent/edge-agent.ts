@@ -91,7 +91,13 @@ export interface AgentRunSummary {
   /** The last policy error, as text; absent when none. */
   lastPolicyError?: string;
   /** `--record-mcap`: what the loop did not hand to the recorder (frames and ticks dropped); absent when off. */
-  recording?: { file: string; framesDropped: number; ticksDropped: number; failure: string | null };
+  recording?: {
+    file: string | null;
+    liveUrl: string | null;
+    framesDropped: number;
+    ticksDropped: number;
+    failure: string | null;
+  };
 }
 
 /**
@@ -314,6 +320,11 @@ export class EdgeAgent {
   #ros2: OpenedAgentRos2 | null = null;
   /** `--record-mcap`'s recorder and its taps; null when not recording. */
   #recorder: { recorder: McapRecorder; detach: () => void } | null = null;
+  /** `ws://host:port` of the Foxglove live view (`--foxglove-port`), or null when off. */
+  get liveUrl(): string | null {
+    return this.#recorder?.recorder.liveUrl ?? null;
+  }
+
   /** What the MCAP recorder wrote, once `close()` ended the file; null before or when not recording. */
   recording: RecorderResult | null = null;
   #closed = false;
@@ -400,10 +411,11 @@ export class EdgeAgent {
         resetMove: config.reset,
         resetSpeedFraction: config.resetSpeed,
       });
-      if (config.recordMcap !== undefined) {
+      if (config.recordMcap !== undefined || config.foxglove !== undefined) {
         // Opened before the start-up inference, so that the file's chunks match the summary's inference count.
         recorder = await McapRecorder.open({
-          file: config.recordMcap,
+          ...(config.recordMcap === undefined ? {} : { file: config.recordMcap }),
+          ...(config.foxglove === undefined ? {} : { live: config.foxglove }),
           joints: robot.layout.joints,
           cameras: robot.layout.cameras.map((c) => c.name),
           now: () => clock.now(),
@@ -640,6 +652,7 @@ export class EdgeAgent {
         : {
             recording: {
               file: this.#recorder.recorder.file,
+              liveUrl: this.#recorder.recorder.liveUrl,
               framesDropped: this.#recorder.recorder.stats.framesDropped,
               ticksDropped: this.#recorder.recorder.stats.ticksDropped,
               failure: this.#recorder.recorder.failure,
@@ -705,14 +718,24 @@ export function formatSummary(s: AgentRunSummary, config: AgentConfig): string {
     ...(s.recording === undefined
       ? []
       : [
-          `  record   ${s.recording.file}: frames dropped ${s.recording.framesDropped}, ticks dropped ${s.recording.ticksDropped}` +
+          `  record   ${[s.recording.file, s.recording.liveUrl === null ? null : `live ${s.recording.liveUrl}`].filter((x) => x !== null).join(', ')}: ` +
+            `frames dropped ${s.recording.framesDropped}, ticks dropped ${s.recording.ticksDropped}` +
             `${s.recording.failure === null ? '' : `; ${s.recording.failure}`}`,
         ]),
   ].join('\n');
 }
 
-/** The line `start` prints once the MCAP file is closed. */
+/** The lines `start` prints once the MCAP file and the live view are closed. */
 export function formatRecording(r: RecorderResult): string {
+  const live =
+    r.live === null
+      ? ''
+      : `live view ${r.live.url}: ${r.live.sent} message frames sent, ${r.live.dropped} dropped for slow viewers`;
+  if (r.file === null) return live;
+  return `${formatMcapFile(r)}${live === '' ? '' : `\n${live}`}`;
+}
+
+function formatMcapFile(r: RecorderResult): string {
   const mib = r.bytes / (1024 * 1024);
   const rate =
     r.durationS > 0

@@ -76,6 +76,8 @@ loop
 record
   --record-mcap <file>      write an MCAP log of the run: camera frames the policy got (JPEG), joint states,
                             policy chunks, the gate's decisions and faults, loop timings (docs/agent.md)
+  --foxglove-port <n>       serve the same topics live to Foxglove (Foxglove WebSocket protocol; 0 = any port)
+  --foxglove-host <addr>    interface for the live view (default 127.0.0.1)
   --config <file.json>      config file (flags override it); see docs/agent.md
   --print-config            print the resolved config as JSON and exit
   -h, --help`;
@@ -116,6 +118,8 @@ function parse(argv: string[], plugin: AnyPlugin) {
       'reset-speed': { type: 'string' },
       'status-interval': { type: 'string' },
       'record-mcap': { type: 'string' },
+      'foxglove-port': { type: 'string' },
+      'foxglove-host': { type: 'string' },
       config: { type: 'string' },
       'print-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -182,7 +186,23 @@ export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ??
     resetSpeed: numberFlag('reset-speed', v['reset-speed'], { min: 0, exclusive: true }),
     statusIntervalMs: numberFlag('status-interval', v['status-interval'], { min: 0, integer: true }),
     recordMcap: v['record-mcap'],
+    foxglove:
+      v['foxglove-port'] === undefined
+        ? undefined
+        : {
+            port: numberFlag('foxglove-port', v['foxglove-port'], { min: 0, integer: true }),
+            host: v['foxglove-host'],
+          },
   };
+  if (v['foxglove-host'] !== undefined && v['foxglove-port'] === undefined) {
+    throw new OpenpiEdgeError(
+      'BAD_ARGUMENT',
+      '--foxglove-host needs --foxglove-port (the live view is off without it)',
+      {
+        option: 'foxglove-host',
+      },
+    );
+  }
   if (v.policy !== undefined && raw.bundle !== undefined && raw.bundle.dir === undefined) {
     throw new OpenpiEdgeError(
       'BAD_ARGUMENT',
@@ -250,6 +270,10 @@ export const startCommand: CliCommand = {
       ...(values.config === undefined ? {} : { configPath: values.config }),
     });
     console.log(formatStartupReport(agent.report));
+    if (agent.liveUrl !== null) {
+      // One line scripts can match (tests do), like serve's `listening on`.
+      console.log(`foxglove live view on ${agent.liveUrl} (Foxglove: Open connection -> Foxglove WebSocket)`);
+    }
     const status = new StatusLine(process.stderr, () => agent.snapshot());
     let signals = 0;
     const onStop = (what: string): void => {

@@ -116,6 +116,10 @@ export function resolveConfig(
   const robotConfig = plugin.resolveConfig(parsed.data) as Record<string, unknown>;
   const prompt = pick('prompt');
   const recordMcap = pick('recordMcap');
+  const foxglove =
+    c.foxglove === undefined && f.foxglove === undefined
+      ? undefined
+      : { ...defined(f.foxglove), ...defined(c.foxglove) };
   const ros2 = { ...AGENT_DEFAULTS.ros2, ...defined(f.ros2), ...defined(c.ros2) };
   const model: AgentConfig['model'] =
     remote?.url !== undefined
@@ -162,5 +166,8 @@ export function resolveConfig(
     },
     statusIntervalMs: pick('statusIntervalMs') ?? AGENT_DEFAULTS.statusIntervalMs,
     ...(recordMcap === undefined ? {} : { recordMcap }),
+    ...(foxglove?.port === undefined
+      ? {}
+      : { foxglove: { host: foxglove.host ?? '127.0.0.1', port: foxglove.port } }),
   };
 }

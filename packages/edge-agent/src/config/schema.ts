@@ -104,6 +104,14 @@ const COMMON_SHAPE = {
   statusIntervalMs: z.number().int().nonnegative().optional(),
   /** Write an MCAP log of the run to this file (docs/agent.md "Recording an MCAP log"). Default none. */
   recordMcap: z.string().min(1).optional(),
+  /**
+   * Serve the same topics live over the Foxglove WebSocket protocol (docs/agent.md "Live view in Foxglove"):
+   * `port` 0 = any free port; `host` default 127.0.0.1. Default none.
+   */
+  foxglove: z
+    .object({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535) })
+    .strict()
+    .optional(),
 };
 
 /** Plugins as far as the config needs them: a name and the schema of their section. */
@@ -161,6 +169,7 @@ export type AgentConfigFile = {
   safety?: z.output<typeof SafetyOverridesSchema>;
   statusIntervalMs?: number;
   recordMcap?: string;
+  foxglove?: { host?: string; port: number };
 } & { [robotSection: string]: unknown };
 export type SafetyOverridesConfig = z.output<typeof SafetyOverridesSchema>;
 
@@ -211,4 +220,6 @@ export interface AgentConfig {
   readonly statusIntervalMs: number;
   /** MCAP log file; absent = no recording. */
   readonly recordMcap?: string;
+  /** Foxglove live view address; absent = none. */
+  readonly foxglove?: { readonly host: string; readonly port: number };
 }

@@ -145,7 +145,8 @@ export interface LoopSideStats {
 
 /** What the worker reports when the file is closed. */
 export interface RecorderResult {
-  readonly file: string;
+  /** The MCAP file; null when only the live view ran. */
+  readonly file: string | null;
   readonly bytes: number;
   readonly messages: number;
   /** Messages per topic. */
@@ -157,17 +158,22 @@ export interface RecorderResult {
   readonly frameErrors: number;
   readonly chunks: number;
   readonly durationS: number;
+  /** The Foxglove live view's counters at the end (message frames sent / dropped for slow viewers); null when off. */
+  readonly live: { readonly url: string; readonly sent: number; readonly dropped: number } | null;
 }
 
 export type FromRecorder =
-  | { readonly type: 'ready' }
+  | { readonly type: 'ready'; readonly liveUrl: string | null }
   | { readonly type: 'failed'; readonly message: string; readonly code: string }
   | { readonly type: 'ack'; readonly frameSets: number; readonly ticks: number }
   | { readonly type: 'closed'; readonly result: RecorderResult };
 
 /** Static description of the recording, given to the worker at start. */
 export interface RecorderInit {
-  readonly file: string;
+  /** MCAP output; null: no file, only the live view. */
+  readonly file: string | null;
+  /** Foxglove WebSocket live view (live/foxglove-server.ts) on this address; null: none. */
+  readonly live: { readonly host: string; readonly port: number } | null;
   /** Epoch ms of the agent clock's zero (performance.timeOrigin for the real clock). */
   readonly clockOriginMs: number;
   readonly joints: readonly string[];

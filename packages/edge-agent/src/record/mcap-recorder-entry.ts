@@ -1,6 +1,7 @@
 /**
- * The MCAP recorder's worker thread (see mcap-recorder.ts): owns the file, the `@mcap/core` writer and the JPEG
- * encoding. Messages from the loop are handled one at a time in arrival order (the writer needs its calls
+ * The MCAP recorder's worker thread (see mcap-recorder.ts): owns the file, the `@mcap/core` writer, the JPEG
+ * encoding and, with `--foxglove-port`, the Foxglove WebSocket live view (live/foxglove-server.ts), which gets
+ * every message written (the same topics, schemas and JSON) while a viewer subscribes; either sink may be absent. Messages from the loop are handled one at a time in arrival order (the writer needs its calls
  * serialized), so each topic's log times are written in order. The file is written with blocking `writeSync` calls
  * on this thread: every completed MCAP chunk is in the OS's hands as soon as it is written, and ending the file at
  * process exit needs no event-loop turn of the main thread.
@@ -14,6 +15,7 @@ import sharp from 'sharp';
 import { setThreadNice } from '../inference/thread-nice.js';
 import type { CameraFrame } from '../io/cameras/camera-source.js';
 import { frameToRgb } from '../io/cameras/frame-convert.js';
+import { FoxgloveServer } from '../live/foxglove-server.js';
 import {
   type FromRecorder,
   faultCodesOf,
@@ -69,6 +71,8 @@ const init = workerData as RecorderInit;
 const port = parentPort;
 const encoder = new TextEncoder();
 const done = new Int32Array(init.doneFlag);
+/** The live view's address once it listens. */
+let liveUrl: string | null = null;
 
 function post(m: FromRecorder): void {
   port?.postMessage(m);
@@ -101,10 +105,15 @@ function shortestFloat32(v: number): number {
 }
 
 class Recording {
-  readonly writer: McapWriter;
-  readonly out: SyncFileWritable;
-  readonly fd: number;
+  /** Null without a file (live view only). */
+  readonly writer: McapWriter | null;
+  readonly out: SyncFileWritable | null;
+  readonly fd: number | null;
+  readonly live: FoxgloveServer | null;
+  /** topic -> MCAP channel id (-1 without a file). */
   readonly channels = new Map<string, number>();
+  /** topic -> Foxglove channel id. */
+  readonly liveChannels = new Map<string, number>();
   readonly counts = new Map<string, number>();
   readonly sequence = new Map<number, number>();
   framesWritten = 0;
@@ -113,29 +122,53 @@ class Recording {
   firstMs = Number.NaN;
   lastMs = Number.NaN;
 
-  constructor(fd: number) {
+  constructor(fd: number | null, live: FoxgloveServer | null) {
     this.fd = fd;
-    this.out = new SyncFileWritable(fd);
-    this.writer = new McapWriter({ writable: this.out, chunkSize: init.chunkBytes, useChunks: true });
+    this.live = live;
+    this.out = fd === null ? null : new SyncFileWritable(fd);
+    this.writer =
+      this.out === null
+        ? null
+        : new McapWriter({ writable: this.out, chunkSize: init.chunkBytes, useChunks: true });
+  }
+
+  /** Whether a message on `topic` goes anywhere now (a file, or a live viewer subscribed to it). */
+  wanted(topic: string): boolean {
+    if (this.writer !== null) return true;
+    const id = this.liveChannels.get(topic);
+    return id !== undefined && this.live?.hasSubscribers(id) === true;
   }
 
   async start(): Promise<void> {
-    await this.writer.start({ profile: '', library: 'openpi-edge edge-agent (@mcap/core)' });
-    const schema = async (s: Record<string, unknown>): Promise<number> =>
-      this.writer.registerSchema({
-        name: String(s.title),
-        encoding: 'jsonschema',
-        data: encoder.encode(JSON.stringify(s)),
-      });
+    const writer = this.writer;
+    await writer?.start({ profile: '', library: 'openpi-edge edge-agent (@mcap/core)' });
+    const schemas = new Map<number, Record<string, unknown>>();
+    const schema = async (s: Record<string, unknown>): Promise<number> => {
+      const id =
+        writer === null
+          ? schemas.size + 1
+          : await writer.registerSchema({
+              name: String(s.title),
+              encoding: 'jsonschema',
+              data: encoder.encode(JSON.stringify(s)),
+            });
+      schemas.set(id, s);
+      return id;
+    };
     const channel = async (topic: string, schemaId: number): Promise<void> => {
-      const id = await this.writer.registerChannel({
-        topic,
-        schemaId,
-        messageEncoding: 'json',
-        metadata: new Map(),
-      });
+      const id =
+        writer === null
+          ? -1
+          : await writer.registerChannel({ topic, schemaId, messageEncoding: 'json', metadata: new Map() });
       this.channels.set(topic, id);
       this.counts.set(topic, 0);
+      const s = schemas.get(schemaId);
+      if (this.live !== null && s !== undefined) {
+        this.liveChannels.set(
+          topic,
+          this.live.addChannel({ topic, schemaName: String(s.title), schema: JSON.stringify(s) }),
+        );
+      }
     };
     const image = await schema(COMPRESSED_IMAGE_SCHEMA);
     for (const cam of init.cameras) await channel(TOPICS.camera(cam), image);
@@ -147,7 +180,7 @@ class Recording {
     await channel(TOPICS.estop, await schema(ESTOP_SCHEMA));
     await channel(TOPICS.timing, await schema(LOOP_TIMING_SCHEMA));
     await channel(TOPICS.loopEvents, await schema(LOOP_EVENT_SCHEMA));
-    await this.writer.addMetadata({
+    await writer?.addMetadata({
       name: 'openpi_edge.run',
       metadata: new Map(Object.entries({ ...init.metadata, joints: init.joints.join(',') })),
     });
@@ -156,19 +189,23 @@ class Recording {
   /** Writes `body` on `topic`, logged at `logMs` (agent clock); `timestamp` added when absent. */
   async write(topic: string, logMs: number, body: Record<string, unknown>): Promise<void> {
     const id = this.channels.get(topic);
-    if (id === undefined) return;
+    if (id === undefined || !this.wanted(topic)) return;
     const t = timeOf(logMs);
-    const seq = (this.sequence.get(id) ?? 0) + 1;
-    this.sequence.set(id, seq);
     const data = encoder.encode(JSON.stringify({ timestamp: t, ...body }));
     const stamp = body.timestamp as Time | undefined;
-    await this.writer.addMessage({
-      channelId: id,
-      sequence: seq,
-      logTime: nsOf(t),
-      publishTime: stamp === undefined ? nsOf(t) : nsOf(stamp),
-      data,
-    });
+    if (this.writer !== null) {
+      const seq = (this.sequence.get(id) ?? 0) + 1;
+      this.sequence.set(id, seq);
+      await this.writer.addMessage({
+        channelId: id,
+        sequence: seq,
+        logTime: nsOf(t),
+        publishTime: stamp === undefined ? nsOf(t) : nsOf(stamp),
+        data,
+      });
+    }
+    const liveId = this.liveChannels.get(topic);
+    if (liveId !== undefined) this.live?.publish(liveId, nsOf(t), data);
     this.counts.set(topic, (this.counts.get(topic) ?? 0) + 1);
     if (Number.isFinite(logMs)) {
       if (!(logMs >= this.firstMs)) this.firstMs = logMs;
@@ -227,6 +264,7 @@ class Recording {
 
   async frames(m: Extract<ToRecorder, { type: 'frames' }>): Promise<void> {
     for (const [name, frame] of Object.entries(m.frames)) {
+      if (!this.wanted(TOPICS.camera(name))) continue;
       let jpeg: Buffer;
       try {
         jpeg = await encodeFrame(frame, name, m.height, m.width);
@@ -277,7 +315,7 @@ class Recording {
     const topics = Object.fromEntries(this.counts);
     const messages = [...this.counts.values()].reduce((a, b) => a + b, 0);
     const durationS = Number.isFinite(this.firstMs) ? (this.lastMs - this.firstMs) / 1000 : 0;
-    await this.writer.addMetadata({
+    await this.writer?.addMetadata({
       name: 'openpi_edge.recording',
       metadata: new Map(
         Object.entries({
@@ -290,11 +328,18 @@ class Recording {
         }),
       ),
     });
-    await this.writer.end();
-    closeSync(this.fd);
+    await this.writer?.end();
+    if (this.fd !== null) closeSync(this.fd);
+    let live: RecorderResult['live'] = null;
+    if (this.live !== null) {
+      const st = this.live.stats();
+      live = { url: liveUrl ?? '', sent: st.sent, dropped: st.dropped };
+      await this.live.close();
+    }
     return {
       file: init.file,
-      bytes: this.out.bytes,
+      live,
+      bytes: this.out?.bytes ?? 0,
       messages,
       topics,
       framesWritten: this.framesWritten,
@@ -327,14 +372,31 @@ async function encodeFrame(frame: CameraFrame, name: string, height: number, wid
 
 async function main(): Promise<void> {
   setThreadNice(init.threadNice);
-  let fd: number;
+  let fd: number | null = null;
   try {
-    fd = openSync(init.file, 'w');
+    if (init.file !== null) fd = openSync(init.file, 'w');
   } catch (e) {
     post({ type: 'failed', code: (e as NodeJS.ErrnoException).code ?? 'EIO', message: (e as Error).message });
     return;
   }
-  const rec = new Recording(fd);
+  let live: FoxgloveServer | null = null;
+  if (init.live !== null) {
+    try {
+      live = new FoxgloveServer({
+        host: init.live.host,
+        port: init.live.port,
+        name: 'openpi-edge agent',
+        metadata: { ...init.metadata, joints: init.joints.join(',') },
+      });
+      liveUrl = (await live.listen()).url;
+    } catch (e) {
+      if (fd !== null) closeSync(fd);
+      const code = e instanceof OpenpiEdgeError ? String(e.context.errno ?? e.code) : 'EIO';
+      post({ type: 'failed', code, message: `foxglove live view: ${(e as Error).message}` });
+      return;
+    }
+  }
+  const rec = new Recording(fd, live);
   await rec.start();
   let chain: Promise<void> = Promise.resolve();
   let ended = false;
@@ -397,7 +459,7 @@ async function main(): Promise<void> {
       port?.close();
     });
   });
-  post({ type: 'ready' });
+  post({ type: 'ready', liveUrl });
 }
 
 void main().catch((e: unknown) => {

@@ -35,8 +35,13 @@ import {
 } from './mcap-protocol.js';
 
 export interface McapRecorderOptions {
-  /** Output file (created or truncated). */
-  file: string;
+  /** MCAP output file (created or truncated). At least one of `file` and `live`. */
+  file?: string;
+  /**
+   * The Foxglove WebSocket live view (`--foxglove-port`): the same topics as the file, served by the worker to
+   * viewers on this address. `port` 0 = any free port. Default host 127.0.0.1.
+   */
+  live?: { host?: string; port: number };
   /** Joint names in action order (the robot layout's). */
   joints: readonly string[];
   /** Camera names (one `/camera/<name>` topic each). */
@@ -96,7 +101,10 @@ function faultRecord(f: SafetyFault): FaultRecord {
 }
 
 export class McapRecorder {
-  readonly file: string;
+  /** The MCAP file, or null (live view only). */
+  readonly file: string | null;
+  /** `ws://host:port` of the Foxglove live view, or null. */
+  readonly liveUrl: string | null;
   readonly #worker: Worker;
   readonly #dim: number;
   readonly #doneFlag: Int32Array;
@@ -126,8 +134,14 @@ export class McapRecorder {
   frameSetsPosted = 0;
   ticksPosted = 0;
 
-  private constructor(worker: Worker, options: McapRecorderOptions, doneFlag: Int32Array) {
-    this.file = options.file;
+  private constructor(
+    worker: Worker,
+    options: McapRecorderOptions,
+    doneFlag: Int32Array,
+    liveUrl: string | null,
+  ) {
+    this.file = options.file ?? null;
+    this.liveUrl = liveUrl;
     this.#worker = worker;
     this.#dim = options.joints.length;
     this.#doneFlag = doneFlag;
@@ -154,9 +168,16 @@ export class McapRecorder {
   static async open(options: McapRecorderOptions): Promise<McapRecorder> {
     // sharp (libvips) must be loaded by the main thread before a worker uses it (sharp's worker-thread advice).
     await import('sharp');
+    if (options.file === undefined && options.live === undefined) {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', 'McapRecorder needs a file, a live view, or both', {});
+    }
     const done = new SharedArrayBuffer(4);
     const init: RecorderInit = {
-      file: options.file,
+      file: options.file ?? null,
+      live:
+        options.live === undefined
+          ? null
+          : { host: options.live.host ?? '127.0.0.1', port: options.live.port },
       clockOriginMs: options.clockOriginMs ?? performance.timeOrigin,
       joints: [...options.joints],
       cameras: [...options.cameras],
@@ -172,19 +193,28 @@ export class McapRecorder {
       execArgv: launch.execArgv,
       workerData: init,
     });
-    await new Promise<void>((resolve, reject) => {
+    // Which flag a start-up failure names: the live view's address, else the file.
+    const liveFailed = (message: string): boolean => message.startsWith('foxglove live view:');
+    const liveUrl = await new Promise<string | null>((resolve, reject) => {
       const onMessage = (m: FromRecorder): void => {
         if (m.type === 'ready') {
           cleanup();
-          resolve();
+          resolve(m.liveUrl);
         } else if (m.type === 'failed') {
           cleanup();
           reject(
-            new OpenpiEdgeError('BAD_ARGUMENT', `--record-mcap ${options.file}: ${m.message}`, {
-              option: 'record-mcap',
-              file: options.file,
-              cause: m.code,
-            }),
+            liveFailed(m.message)
+              ? new OpenpiEdgeError('BAD_ARGUMENT', `--foxglove-port ${options.live?.port}: ${m.message}`, {
+                  option: 'foxglove-port',
+                  host: init.live?.host,
+                  port: options.live?.port,
+                  cause: m.code,
+                })
+              : new OpenpiEdgeError('BAD_ARGUMENT', `--record-mcap ${options.file}: ${m.message}`, {
+                  option: 'record-mcap',
+                  file: options.file,
+                  cause: m.code,
+                }),
           );
         }
       };
@@ -211,7 +241,7 @@ export class McapRecorder {
     });
     // An idle recorder does not keep the process alive; the exit hook ends the file then.
     worker.unref();
-    return new McapRecorder(worker, options, new Int32Array(done));
+    return new McapRecorder(worker, options, new Int32Array(done), liveUrl);
   }
 
   /** The worker stopped (recording ends there; the run goes on), or null. */
@@ -226,7 +256,7 @@ export class McapRecorder {
     } else if (m.type === 'closed') {
       this.#onClosed?.(m.result);
     } else if (m.type === 'failed') {
-      this.#fail(`recording to ${this.file} failed: ${m.code}: ${m.message}`);
+      this.#fail(`recording to ${this.file ?? this.liveUrl} failed: ${m.code}: ${m.message}`);
     }
   }
 
