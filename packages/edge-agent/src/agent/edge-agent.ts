@@ -94,6 +94,7 @@ export interface AgentRunSummary {
   recording?: {
     file: string | null;
     liveUrl: string | null;
+    statusUrl: string | null;
     framesDropped: number;
     ticksDropped: number;
     failure: string | null;
@@ -325,6 +326,11 @@ export class EdgeAgent {
     return this.#recorder?.recorder.liveUrl ?? null;
   }
 
+  /** `http://host:port` of the status page (`--status-port`), or null when off. */
+  get statusUrl(): string | null {
+    return this.#recorder?.recorder.statusUrl ?? null;
+  }
+
   /** What the MCAP recorder wrote, once `close()` ended the file; null before or when not recording. */
   recording: RecorderResult | null = null;
   #closed = false;
@@ -411,11 +417,25 @@ export class EdgeAgent {
         resetMove: config.reset,
         resetSpeedFraction: config.resetSpeed,
       });
-      if (config.recordMcap !== undefined || config.foxglove !== undefined) {
+      if (
+        config.recordMcap !== undefined ||
+        config.foxglove !== undefined ||
+        config.statusPage !== undefined
+      ) {
         // Opened before the start-up inference, so that the file's chunks match the summary's inference count.
         recorder = await McapRecorder.open({
           ...(config.recordMcap === undefined ? {} : { file: config.recordMcap }),
           ...(config.foxglove === undefined ? {} : { live: config.foxglove }),
+          ...(config.statusPage === undefined
+            ? {}
+            : {
+                status: config.statusPage,
+                // On the loop's thread: the next tick holds (the gate checks the latch every tick).
+                onEstop: (reason: string) => {
+                  gate.estop.trigger('status-page', reason);
+                  warn(`e-stop latched by status-page: ${reason}`);
+                },
+              }),
           joints: robot.layout.joints,
           cameras: robot.layout.cameras.map((c) => c.name),
           now: () => clock.now(),
@@ -653,6 +673,7 @@ export class EdgeAgent {
             recording: {
               file: this.#recorder.recorder.file,
               liveUrl: this.#recorder.recorder.liveUrl,
+              statusUrl: this.#recorder.recorder.statusUrl,
               framesDropped: this.#recorder.recorder.stats.framesDropped,
               ticksDropped: this.#recorder.recorder.stats.ticksDropped,
               failure: this.#recorder.recorder.failure,
@@ -718,7 +739,7 @@ export function formatSummary(s: AgentRunSummary, config: AgentConfig): string {
     ...(s.recording === undefined
       ? []
       : [
-          `  record   ${[s.recording.file, s.recording.liveUrl === null ? null : `live ${s.recording.liveUrl}`].filter((x) => x !== null).join(', ')}: ` +
+          `  record   ${[s.recording.file, s.recording.liveUrl === null ? null : `live ${s.recording.liveUrl}`, s.recording.statusUrl === null ? null : `status page ${s.recording.statusUrl}`].filter((x) => x !== null).join(', ')}: ` +
             `frames dropped ${s.recording.framesDropped}, ticks dropped ${s.recording.ticksDropped}` +
             `${s.recording.failure === null ? '' : `; ${s.recording.failure}`}`,
         ]),
@@ -731,8 +752,13 @@ export function formatRecording(r: RecorderResult): string {
     r.live === null
       ? ''
       : `live view ${r.live.url}: ${r.live.sent} message frames sent, ${r.live.dropped} dropped for slow viewers`;
-  if (r.file === null) return live;
-  return `${formatMcapFile(r)}${live === '' ? '' : `\n${live}`}`;
+  const status =
+    r.status === null
+      ? ''
+      : `status page ${r.status.url}: ${r.status.sent} updates sent, ${r.status.dropped} dropped for slow pages, ` +
+        `${r.status.estops} e-stop requests; ${r.status.workMs.toFixed(1)} ms of worker time for ${r.status.handled} messages`;
+  const lines = [r.file === null ? '' : formatMcapFile(r), live, status].filter((x) => x !== '');
+  return lines.join('\n');
 }
 
 function formatMcapFile(r: RecorderResult): string {

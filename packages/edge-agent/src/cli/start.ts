@@ -78,6 +78,8 @@ record
                             policy chunks, the gate's decisions and faults, loop timings (docs/agent.md)
   --foxglove-port <n>       serve the same topics live to Foxglove (Foxglove WebSocket protocol; 0 = any port)
   --foxglove-host <addr>    interface for the live view (default 127.0.0.1)
+  --status-port <n>         serve the status page (cameras, plots, latency, faults, e-stop button) on http; 0 = any
+  --status-host <addr>      interface for the status page (default 127.0.0.1: loopback only)
   --config <file.json>      config file (flags override it); see docs/agent.md
   --print-config            print the resolved config as JSON and exit
   -h, --help`;
@@ -120,6 +122,8 @@ function parse(argv: string[], plugin: AnyPlugin) {
       'record-mcap': { type: 'string' },
       'foxglove-port': { type: 'string' },
       'foxglove-host': { type: 'string' },
+      'status-port': { type: 'string' },
+      'status-host': { type: 'string' },
       config: { type: 'string' },
       'print-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -193,7 +197,21 @@ export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ??
             port: numberFlag('foxglove-port', v['foxglove-port'], { min: 0, integer: true }),
             host: v['foxglove-host'],
           },
+    statusPage:
+      v['status-port'] === undefined
+        ? undefined
+        : {
+            port: numberFlag('status-port', v['status-port'], { min: 0, integer: true }),
+            host: v['status-host'],
+          },
   };
+  if (v['status-host'] !== undefined && v['status-port'] === undefined) {
+    throw new OpenpiEdgeError(
+      'BAD_ARGUMENT',
+      '--status-host needs --status-port (the status page is off without it)',
+      { option: 'status-host' },
+    );
+  }
   if (v['foxglove-host'] !== undefined && v['foxglove-port'] === undefined) {
     throw new OpenpiEdgeError(
       'BAD_ARGUMENT',
@@ -274,6 +292,7 @@ export const startCommand: CliCommand = {
       // One line scripts can match (tests do), like serve's `listening on`.
       console.log(`foxglove live view on ${agent.liveUrl} (Foxglove: Open connection -> Foxglove WebSocket)`);
     }
+    if (agent.statusUrl !== null) console.log(`status page on ${agent.statusUrl}`);
     const status = new StatusLine(process.stderr, () => agent.snapshot());
     let signals = 0;
     const onStop = (what: string): void => {

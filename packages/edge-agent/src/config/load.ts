@@ -120,6 +120,10 @@ export function resolveConfig(
     c.foxglove === undefined && f.foxglove === undefined
       ? undefined
       : { ...defined(f.foxglove), ...defined(c.foxglove) };
+  const statusPage =
+    c.statusPage === undefined && f.statusPage === undefined
+      ? undefined
+      : { ...defined(f.statusPage), ...defined(c.statusPage) };
   const ros2 = { ...AGENT_DEFAULTS.ros2, ...defined(f.ros2), ...defined(c.ros2) };
   const model: AgentConfig['model'] =
     remote?.url !== undefined
@@ -169,5 +173,8 @@ export function resolveConfig(
     ...(foxglove?.port === undefined
       ? {}
       : { foxglove: { host: foxglove.host ?? '127.0.0.1', port: foxglove.port } }),
+    ...(statusPage?.port === undefined
+      ? {}
+      : { statusPage: { host: statusPage.host ?? '127.0.0.1', port: statusPage.port } }),
   };
 }

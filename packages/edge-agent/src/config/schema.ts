@@ -112,6 +112,14 @@ const COMMON_SHAPE = {
     .object({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535) })
     .strict()
     .optional(),
+  /**
+   * Serve the status page (docs/agent.md "Status page"): cameras, plots, latency, faults and an e-stop button.
+   * `port` 0 = any free port; `host` default 127.0.0.1. Default none.
+   */
+  statusPage: z
+    .object({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535) })
+    .strict()
+    .optional(),
 };
 
 /** Plugins as far as the config needs them: a name and the schema of their section. */
@@ -170,6 +178,7 @@ export type AgentConfigFile = {
   statusIntervalMs?: number;
   recordMcap?: string;
   foxglove?: { host?: string; port: number };
+  statusPage?: { host?: string; port: number };
 } & { [robotSection: string]: unknown };
 export type SafetyOverridesConfig = z.output<typeof SafetyOverridesSchema>;
 
@@ -222,4 +231,6 @@ export interface AgentConfig {
   readonly recordMcap?: string;
   /** Foxglove live view address; absent = none. */
   readonly foxglove?: { readonly host: string; readonly port: number };
+  /** Status page address; absent = none. */
+  readonly statusPage?: { readonly host: string; readonly port: number };
 }

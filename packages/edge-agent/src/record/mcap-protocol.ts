@@ -160,10 +160,24 @@ export interface RecorderResult {
   readonly durationS: number;
   /** The Foxglove live view's counters at the end (message frames sent / dropped for slow viewers); null when off. */
   readonly live: { readonly url: string; readonly sent: number; readonly dropped: number } | null;
+  /** The status page's counters at the end (live/status-page-server.ts); null when off. */
+  readonly status: {
+    readonly url: string;
+    /** Update messages sent to pages / skipped for slow pages. */
+    readonly sent: number;
+    readonly dropped: number;
+    /** E-stop requests passed to the loop. */
+    readonly estops: number;
+    /** Worker time spent on the page's updates (ms) and the messages it handled while a page was connected. */
+    readonly workMs: number;
+    readonly handled: number;
+  } | null;
 }
 
 export type FromRecorder =
-  | { readonly type: 'ready'; readonly liveUrl: string | null }
+  | { readonly type: 'ready'; readonly liveUrl: string | null; readonly statusUrl: string | null }
+  /** The status page's e-stop button (or POST /estop): the loop thread latches the gate's e-stop. */
+  | { readonly type: 'estop-request'; readonly source: 'status-page'; readonly reason: string }
   | { readonly type: 'failed'; readonly message: string; readonly code: string }
   | { readonly type: 'ack'; readonly frameSets: number; readonly ticks: number }
   | { readonly type: 'closed'; readonly result: RecorderResult };
@@ -174,6 +188,8 @@ export interface RecorderInit {
   readonly file: string | null;
   /** Foxglove WebSocket live view (live/foxglove-server.ts) on this address; null: none. */
   readonly live: { readonly host: string; readonly port: number } | null;
+  /** The status page (live/status-page-server.ts) on this address; null: none. */
+  readonly status: { readonly host: string; readonly port: number } | null;
   /** Epoch ms of the agent clock's zero (performance.timeOrigin for the real clock). */
   readonly clockOriginMs: number;
   readonly joints: readonly string[];

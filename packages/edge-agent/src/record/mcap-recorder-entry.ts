@@ -1,8 +1,10 @@
 /**
  * The MCAP recorder's worker thread (see mcap-recorder.ts): owns the file, the `@mcap/core` writer, the JPEG
  * encoding and, with `--foxglove-port`, the Foxglove WebSocket live view (live/foxglove-server.ts), which gets
- * every message written (the same topics, schemas and JSON) while a viewer subscribes; either sink may be absent. Messages from the loop are handled one at a time in arrival order (the writer needs its calls
- * serialized), so each topic's log times are written in order. The file is written with blocking `writeSync` calls
+ * every message written (the same topics, schemas and JSON) while a viewer subscribes, and with `--status-port` the
+ * status page (live/status-page-server.ts), which gets the same messages as objects (no JSON) while a page is
+ * connected and posts its e-stop requests back ('estop-request'); any sink may be absent. Messages from the loop are
+ * handled one at a time in arrival order (the writer needs its calls serialized), so each topic's log times are written in order. The file is written with blocking `writeSync` calls
  * on this thread: every completed MCAP chunk is in the OS's hands as soon as it is written, and ending the file at
  * process exit needs no event-loop turn of the main thread.
  */
@@ -16,6 +18,7 @@ import { setThreadNice } from '../inference/thread-nice.js';
 import type { CameraFrame } from '../io/cameras/camera-source.js';
 import { frameToRgb } from '../io/cameras/frame-convert.js';
 import { FoxgloveServer } from '../live/foxglove-server.js';
+import { StatusPageServer } from '../live/status-page-server.js';
 import {
   type FromRecorder,
   faultCodesOf,
@@ -73,6 +76,8 @@ const encoder = new TextEncoder();
 const done = new Int32Array(init.doneFlag);
 /** The live view's address once it listens. */
 let liveUrl: string | null = null;
+/** The status page's address once it listens. */
+let statusUrl: string | null = null;
 
 function post(m: FromRecorder): void {
   port?.postMessage(m);
@@ -110,6 +115,7 @@ class Recording {
   readonly out: SyncFileWritable | null;
   readonly fd: number | null;
   readonly live: FoxgloveServer | null;
+  readonly status: StatusPageServer | null;
   /** topic -> MCAP channel id (-1 without a file). */
   readonly channels = new Map<string, number>();
   /** topic -> Foxglove channel id. */
@@ -122,9 +128,10 @@ class Recording {
   firstMs = Number.NaN;
   lastMs = Number.NaN;
 
-  constructor(fd: number | null, live: FoxgloveServer | null) {
+  constructor(fd: number | null, live: FoxgloveServer | null, status: StatusPageServer | null) {
     this.fd = fd;
     this.live = live;
+    this.status = status;
     this.out = fd === null ? null : new SyncFileWritable(fd);
     this.writer =
       this.out === null
@@ -132,11 +139,25 @@ class Recording {
         : new McapWriter({ writable: this.out, chunkSize: init.chunkBytes, useChunks: true });
   }
 
-  /** Whether a message on `topic` goes anywhere now (a file, or a live viewer subscribed to it). */
+  /**
+   * Whether a message on `topic` goes anywhere now: a file, a live viewer subscribed to it, a connected status
+   * page, or (status page on) the decisions and e-stop events the page's hold measurement needs.
+   */
   wanted(topic: string): boolean {
+    return this.#encoded(topic) || this.#toStatus(topic);
+  }
+
+  /** Whether the file or a Foxglove viewer needs `topic` (as JSON bytes). */
+  #encoded(topic: string): boolean {
     if (this.writer !== null) return true;
     const id = this.liveChannels.get(topic);
     return id !== undefined && this.live?.hasSubscribers(id) === true;
+  }
+
+  #toStatus(topic: string): boolean {
+    const s = this.status;
+    if (s === null) return false;
+    return s.connected() || topic === TOPICS.decision || topic === TOPICS.estop;
   }
 
   async start(): Promise<void> {
@@ -190,6 +211,11 @@ class Recording {
   async write(topic: string, logMs: number, body: Record<string, unknown>): Promise<void> {
     const id = this.channels.get(topic);
     if (id === undefined || !this.wanted(topic)) return;
+    if (this.#toStatus(topic)) this.status?.write(topic, logMs, body);
+    if (!this.#encoded(topic)) {
+      this.counts.set(topic, (this.counts.get(topic) ?? 0) + 1);
+      return;
+    }
     const t = timeOf(logMs);
     const data = encoder.encode(JSON.stringify({ timestamp: t, ...body }));
     const stamp = body.timestamp as Time | undefined;
@@ -336,9 +362,23 @@ class Recording {
       live = { url: liveUrl ?? '', sent: st.sent, dropped: st.dropped };
       await this.live.close();
     }
+    let status: RecorderResult['status'] = null;
+    if (this.status !== null) {
+      const st = this.status.stats();
+      status = {
+        url: statusUrl ?? '',
+        sent: st.sent,
+        dropped: st.dropped,
+        estops: st.estops,
+        workMs: st.workMs,
+        handled: st.handled,
+      };
+      await this.status.close();
+    }
     return {
       file: init.file,
       live,
+      status,
       bytes: this.out?.bytes ?? 0,
       messages,
       topics,
@@ -396,7 +436,28 @@ async function main(): Promise<void> {
       return;
     }
   }
-  const rec = new Recording(fd, live);
+  let status: StatusPageServer | null = null;
+  if (init.status !== null) {
+    try {
+      status = new StatusPageServer({
+        host: init.status.host,
+        port: init.status.port,
+        joints: init.joints,
+        cameras: init.cameras,
+        metadata: init.metadata,
+        clockOriginMs: init.clockOriginMs,
+        onEstop: (reason) => post({ type: 'estop-request', source: 'status-page', reason }),
+      });
+      statusUrl = (await status.listen()).url;
+    } catch (e) {
+      if (fd !== null) closeSync(fd);
+      await live?.close();
+      const code = e instanceof OpenpiEdgeError ? String(e.context.errno ?? e.code) : 'EIO';
+      post({ type: 'failed', code, message: `status page: ${(e as Error).message}` });
+      return;
+    }
+  }
+  const rec = new Recording(fd, live, status);
   await rec.start();
   let chain: Promise<void> = Promise.resolve();
   let ended = false;
@@ -459,7 +520,7 @@ async function main(): Promise<void> {
       port?.close();
     });
   });
-  post({ type: 'ready', liveUrl });
+  post({ type: 'ready', liveUrl, statusUrl });
 }
 
 void main().catch((e: unknown) => {

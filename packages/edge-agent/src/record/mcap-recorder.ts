@@ -42,6 +42,16 @@ export interface McapRecorderOptions {
    * viewers on this address. `port` 0 = any free port. Default host 127.0.0.1.
    */
   live?: { host?: string; port: number };
+  /**
+   * The status page (`--status-port`, live/status-page-server.ts): served by the worker on this address, fed the
+   * same messages. `port` 0 = any free port. Default host 127.0.0.1.
+   */
+  status?: { host?: string; port: number };
+  /**
+   * The status page's e-stop button was pressed: called on this (the loop's) thread as soon as the worker's message
+   * arrives; the agent latches the gate's e-stop here. Default: ignored (with a warning).
+   */
+  onEstop?: (reason: string) => void;
   /** Joint names in action order (the robot layout's). */
   joints: readonly string[];
   /** Camera names (one `/camera/<name>` topic each). */
@@ -105,6 +115,10 @@ export class McapRecorder {
   readonly file: string | null;
   /** `ws://host:port` of the Foxglove live view, or null. */
   readonly liveUrl: string | null;
+  /** `http://host:port` of the status page, or null. */
+  readonly statusUrl: string | null;
+  /** Set by the agent when it is not given as an option (see `McapRecorderOptions.onEstop`). */
+  onEstop: ((reason: string) => void) | null;
   readonly #worker: Worker;
   readonly #dim: number;
   readonly #doneFlag: Int32Array;
@@ -138,10 +152,12 @@ export class McapRecorder {
     worker: Worker,
     options: McapRecorderOptions,
     doneFlag: Int32Array,
-    liveUrl: string | null,
+    urls: { liveUrl: string | null; statusUrl: string | null },
   ) {
     this.file = options.file ?? null;
-    this.liveUrl = liveUrl;
+    this.liveUrl = urls.liveUrl;
+    this.statusUrl = urls.statusUrl;
+    this.onEstop = options.onEstop ?? null;
     this.#worker = worker;
     this.#dim = options.joints.length;
     this.#doneFlag = doneFlag;
@@ -168,8 +184,12 @@ export class McapRecorder {
   static async open(options: McapRecorderOptions): Promise<McapRecorder> {
     // sharp (libvips) must be loaded by the main thread before a worker uses it (sharp's worker-thread advice).
     await import('sharp');
-    if (options.file === undefined && options.live === undefined) {
-      throw new OpenpiEdgeError('BAD_ARGUMENT', 'McapRecorder needs a file, a live view, or both', {});
+    if (options.file === undefined && options.live === undefined && options.status === undefined) {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        'McapRecorder needs a file, a live view or a status page (any of them)',
+        {},
+      );
     }
     const done = new SharedArrayBuffer(4);
     const init: RecorderInit = {
@@ -178,6 +198,10 @@ export class McapRecorder {
         options.live === undefined
           ? null
           : { host: options.live.host ?? '127.0.0.1', port: options.live.port },
+      status:
+        options.status === undefined
+          ? null
+          : { host: options.status.host ?? '127.0.0.1', port: options.status.port },
       clockOriginMs: options.clockOriginMs ?? performance.timeOrigin,
       joints: [...options.joints],
       cameras: [...options.cameras],
@@ -195,53 +219,67 @@ export class McapRecorder {
     });
     // Which flag a start-up failure names: the live view's address, else the file.
     const liveFailed = (message: string): boolean => message.startsWith('foxglove live view:');
-    const liveUrl = await new Promise<string | null>((resolve, reject) => {
-      const onMessage = (m: FromRecorder): void => {
-        if (m.type === 'ready') {
-          cleanup();
-          resolve(m.liveUrl);
-        } else if (m.type === 'failed') {
+    const statusFailed = (message: string): boolean => message.startsWith('status page:');
+    const urls = await new Promise<{ liveUrl: string | null; statusUrl: string | null }>(
+      (resolve, reject) => {
+        const onMessage = (m: FromRecorder): void => {
+          if (m.type === 'ready') {
+            cleanup();
+            resolve({ liveUrl: m.liveUrl, statusUrl: m.statusUrl });
+          } else if (m.type === 'failed') {
+            cleanup();
+            reject(
+              statusFailed(m.message)
+                ? new OpenpiEdgeError('BAD_ARGUMENT', `--status-port ${options.status?.port}: ${m.message}`, {
+                    option: 'status-port',
+                    host: init.status?.host,
+                    port: options.status?.port,
+                    cause: m.code,
+                  })
+                : liveFailed(m.message)
+                  ? new OpenpiEdgeError(
+                      'BAD_ARGUMENT',
+                      `--foxglove-port ${options.live?.port}: ${m.message}`,
+                      {
+                        option: 'foxglove-port',
+                        host: init.live?.host,
+                        port: options.live?.port,
+                        cause: m.code,
+                      },
+                    )
+                  : new OpenpiEdgeError('BAD_ARGUMENT', `--record-mcap ${options.file}: ${m.message}`, {
+                      option: 'record-mcap',
+                      file: options.file,
+                      cause: m.code,
+                    }),
+            );
+          }
+        };
+        const onError = (e: Error): void => {
           cleanup();
           reject(
-            liveFailed(m.message)
-              ? new OpenpiEdgeError('BAD_ARGUMENT', `--foxglove-port ${options.live?.port}: ${m.message}`, {
-                  option: 'foxglove-port',
-                  host: init.live?.host,
-                  port: options.live?.port,
-                  cause: m.code,
-                })
-              : new OpenpiEdgeError('BAD_ARGUMENT', `--record-mcap ${options.file}: ${m.message}`, {
-                  option: 'record-mcap',
-                  file: options.file,
-                  cause: m.code,
-                }),
+            new OpenpiEdgeError(
+              'WORKER_CRASHED',
+              `MCAP recorder worker failed to start: ${e.message}`,
+              { file: options.file },
+              { cause: e },
+            ),
           );
-        }
-      };
-      const onError = (e: Error): void => {
-        cleanup();
-        reject(
-          new OpenpiEdgeError(
-            'WORKER_CRASHED',
-            `MCAP recorder worker failed to start: ${e.message}`,
-            { file: options.file },
-            { cause: e },
-          ),
-        );
-      };
-      const cleanup = (): void => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-    }).catch(async (e: unknown) => {
+        };
+        const cleanup = (): void => {
+          worker.off('message', onMessage);
+          worker.off('error', onError);
+        };
+        worker.on('message', onMessage);
+        worker.on('error', onError);
+      },
+    ).catch(async (e: unknown) => {
       await worker.terminate();
       throw e;
     });
     // An idle recorder does not keep the process alive; the exit hook ends the file then.
     worker.unref();
-    return new McapRecorder(worker, options, new Int32Array(done), liveUrl);
+    return new McapRecorder(worker, options, new Int32Array(done), urls);
   }
 
   /** The worker stopped (recording ends there; the run goes on), or null. */
@@ -253,6 +291,9 @@ export class McapRecorder {
     if (m.type === 'ack') {
       this.#pendingFrameSets -= m.frameSets;
       this.#pendingTicks -= m.ticks;
+    } else if (m.type === 'estop-request') {
+      if (this.onEstop !== null) this.onEstop(m.reason);
+      else this.#warn(`warning: status page e-stop request ignored (no e-stop wired): ${m.reason}`);
     } else if (m.type === 'closed') {
       this.#onClosed?.(m.result);
     } else if (m.type === 'failed') {
