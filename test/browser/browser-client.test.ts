@@ -5,7 +5,6 @@
  * WebsocketPolicyServer (metadata, an ALOHA-shaped round trip, a policy error arriving as ServerError, a reconnect
  * after the server restarts on the same port) and against the real `edge-agent serve` CLI on the demo π0 bundle.
  */
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -15,26 +14,12 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NDArray, ndarray, type Obs } from '../../packages/client/src/index.js';
 import { WebsocketPolicyServer } from '../../packages/client/src/node/websocket-policy-server.js';
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../chromium.js';
 import { startServeProcess } from '../serve-process.js';
 import type { ErrorSummary, InferSummary, OpenpiTestApi } from './page/api.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'packages', 'edge-agent', 'bin', 'edge-agent.js');
-/** Debian's chromium package (scripts/setup.sh installs it); CHROMIUM overrides. */
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-/**
- * Headless on a machine without outside network: without the background-networking flags Chromium keeps trying
- * (and failing) to reach its update and sync hosts. --no-sandbox because CI runs as root.
- */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const METADATA = { reset_pose: [0, -0.96, 1.16, 0, -0.3, 0], served_by: 'browser-test' };
 
 /**
@@ -96,9 +81,7 @@ async function startServer(port: number): Promise<WebsocketPolicyServer> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium (or set CHROMIUM)`);
-  }
+  requireChromium();
   const bundle = await build({
     entryPoints: [join(root, 'test', 'browser', 'page', 'main.ts')],
     bundle: true,

@@ -5,7 +5,7 @@
  */
 import { dtypeString } from './dtype.js';
 import { roundToHalf } from './float16.js';
-import type { NumericDType } from './ndarray.js';
+import { NUMERIC_DTYPES, type NumericDType } from './ndarray.js';
 
 export const DEFAULT_MAX_DEPTH = 512;
 export const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -23,20 +23,6 @@ export const SC_PREFIX = Uint8Array.of(0x83, ...binKey('__npgeneric__'), 0xc3, .
 export const BK_DTYPE = binKey('dtype');
 export const BK_SHAPE = binKey('shape');
 
-export const NUMERIC_DTYPES: readonly NumericDType[] = [
-  'bool',
-  'int8',
-  'uint8',
-  'int16',
-  'uint16',
-  'int32',
-  'uint32',
-  'int64',
-  'uint64',
-  'float16',
-  'float32',
-  'float64',
-];
 /**
  * Per numeric dtype, the bytes between an ndarray's data and its shape array: b"dtype", the dtype str (fixstr,
  * this machine's byte order), b"shape".

@@ -82,6 +82,14 @@ const CTORS = {
   float64: Float64Array,
 } as const;
 
+/** Every numeric dtype, in numpy's order of kinds and sizes (bool, ints, floats). */
+export const NUMERIC_DTYPES: readonly NumericDType[] = Object.freeze(Object.keys(CTORS) as NumericDType[]);
+
+/** Whether `dtype` names a numeric dtype (not `unicode`, not an unknown string). */
+export function isNumericDType(dtype: string): dtype is NumericDType {
+  return Object.hasOwn(CTORS, dtype);
+}
+
 /** Bytes per element of a numeric dtype. */
 export function itemSize(dtype: NumericDType): number {
   return CTORS[dtype].BYTES_PER_ELEMENT;

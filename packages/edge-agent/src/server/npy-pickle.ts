@@ -39,7 +39,9 @@
  */
 import { endianness } from 'node:os';
 import {
+  dtypeString,
   isNDArray,
+  isNumericDType,
   isNumpyScalar,
   itemSize,
   type NDArray,
@@ -92,21 +94,11 @@ const MULTIARRAY = 'numpy.core.multiarray';
 const HOST_ORDER = endianness() === 'LE' ? '<' : '>';
 const MAX_U32 = 0xffff_ffff;
 
-/** numpy's type string (without byte order) for each numeric dtype: `dtype.kind + str(itemsize)`. */
-const TYPESTR: Record<NumericDType, string> = {
-  bool: 'b1',
-  int8: 'i1',
-  uint8: 'u1',
-  int16: 'i2',
-  uint16: 'u2',
-  int32: 'i4',
-  uint32: 'u4',
-  int64: 'i8',
-  uint64: 'u8',
-  float16: 'f2',
-  float32: 'f4',
-  float64: 'f8',
-};
+/**
+ * numpy's type string without byte order (`dtype.kind + str(itemsize)`, e.g. `f4`) of a numeric dtype: the wire
+ * dtype string (packages/client/src/dtype.ts) without its byte-order character.
+ */
+const typestr = (d: NumericDType): string => dtypeString(d).slice(1);
 
 /** Accumulates the pickle as small writes into a scratch buffer plus large byte runs kept as views. */
 class PickleWriter {
@@ -315,7 +307,7 @@ class PickleEncoder {
   }
 
   numericDtype(dtype: NumericDType): void {
-    this.dtype(TYPESTR[dtype], itemSize(dtype) === 1 ? '|' : HOST_ORDER, -1, -1, 0);
+    this.dtype(typestr(dtype), itemSize(dtype) === 1 ? '|' : HOST_ORDER, -1, -1, 0);
   }
 
   /** `_reconstruct(ndarray, (0,), b'b')` then BUILD with `(1, shape, dtype, False, data)`. */
@@ -367,7 +359,7 @@ class PickleEncoder {
       );
       return;
     }
-    if (!(a.dtype in TYPESTR)) fail(path, `unsupported dtype '${String(a.dtype)}'`, { dtype: a.dtype });
+    if (!isNumericDType(a.dtype)) fail(path, `unsupported dtype '${String(a.dtype)}'`, { dtype: a.dtype });
     const dtype = a.dtype as NumericDType;
     this.ndarrayHead(
       a.shape,
@@ -392,7 +384,7 @@ class PickleEncoder {
       this.w.op(OP.REDUCE);
       return;
     }
-    if (!(dtype in TYPESTR)) fail(path, `unsupported scalar dtype '${String(dtype)}'`, { dtype });
+    if (!isNumericDType(dtype)) fail(path, `unsupported scalar dtype '${String(dtype)}'`, { dtype });
     const raw = Buffer.alloc(itemSize(dtype));
     const le = HOST_ORDER === '<';
     const asBig = (): bigint => (typeof value === 'bigint' ? value : BigInt(Number(value)));

@@ -7,23 +7,13 @@
  * the page server in ticks), the CLI says the e-stop came from status-page, and SIGINT ends the run cleanly.
  * Loopback only.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../../../../test/chromium.js';
 import { type CliProcess, CPU_QUIET_FLAGS, REPO_ROOT, runCli } from '../agent/helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-/** Headless on a machine without outside network (see test/browser/browser-client.test.ts). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 
 /** The DOM as these checks use it. */
@@ -56,11 +46,7 @@ afterAll(async () => {
 
 describe('status page in headless Chromium', () => {
   it('renders the run live, and its e-stop button holds the robot on the next tick', async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium (or set CHROMIUM)`,
-      );
-    }
+    requireChromium();
     const c = runCli([
       'start',
       '--robot',
