@@ -18,10 +18,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { listenHttp, urlHost } from './listen.js';
 
 /** Subprotocols accepted, preferred first. */
 export const FOXGLOVE_SUBPROTOCOLS = ['foxglove.sdk.v1', 'foxglove.websocket.v1'] as const;
@@ -142,28 +142,8 @@ export class FoxgloveServer {
 
   /** Binds; resolves with the bound address (the real port when `port` was 0). BAD_ARGUMENT when it cannot bind. */
   async listen(): Promise<{ host: string; port: number; url: string }> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void =>
-        reject(
-          new OpenpiEdgeError(
-            'BAD_ARGUMENT',
-            `cannot listen on ${this.host}:${this.port}: ${err.message}`,
-            {
-              host: this.host,
-              port: this.port,
-              errno: err.code,
-            },
-            { cause: err },
-          ),
-        );
-      this.http.once('error', onError);
-      this.http.listen(this.port, this.host, () => {
-        this.http.off('error', onError);
-        resolve();
-      });
-    });
-    const a = this.http.address() as AddressInfo;
-    return { host: a.address, port: a.port, url: `ws://${this.host}:${a.port}` };
+    const a = await listenHttp(this.http, this.host, this.port);
+    return { host: a.address, port: a.port, url: `ws://${urlHost(this.host)}:${a.port}` };
   }
 
   /** Adds a channel and advertises it to every connected viewer; returns its id. */

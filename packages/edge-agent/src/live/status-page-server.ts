@@ -21,10 +21,10 @@
  * when present, must name this server's host. Binds 127.0.0.1 by default.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { listenHttp, urlHost } from './listen.js';
 import { statusPageHtml } from './status-page-html.js';
 
 export interface StatusPageServerOptions {
@@ -185,25 +185,12 @@ export class StatusPageServer {
 
   /** Binds; resolves with the bound address (the real port when `port` was 0). BAD_ARGUMENT when it cannot bind. */
   async listen(): Promise<{ host: string; port: number; url: string }> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void =>
-        reject(
-          new OpenpiEdgeError(
-            'BAD_ARGUMENT',
-            `cannot listen on ${this.#host}:${this.#port}: ${err.message}`,
-            { host: this.#host, port: this.#port, errno: err.code },
-            { cause: err },
-          ),
-        );
-      this.#http.once('error', onError);
-      this.#http.listen(this.#port, this.#host, () => {
-        this.#http.off('error', onError);
-        resolve();
-      });
-    });
-    this.#boundPort = (this.#http.address() as AddressInfo).port;
-    const host = this.#host.includes(':') ? `[${this.#host}]` : this.#host;
-    return { host: this.#host, port: this.#boundPort, url: `http://${host}:${this.#boundPort}` };
+    this.#boundPort = (await listenHttp(this.#http, this.#host, this.#port)).port;
+    return {
+      host: this.#host,
+      port: this.#boundPort,
+      url: `http://${urlHost(this.#host)}:${this.#boundPort}`,
+    };
   }
 
   /** Whether a page is connected (messages cost nothing otherwise). */
