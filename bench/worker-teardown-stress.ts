@@ -33,6 +33,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../test/mulberry32.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -59,18 +60,6 @@ function deepBundle(): string | undefined {
   return d === undefined ? undefined : join(CACHE, d);
 }
 
-/** Mulberry32: the per-iteration delays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -86,7 +75,7 @@ async function child(scenario: Scenario, bundleKind: string, seed: number): Prom
   /** Roughly one long chunk here (ms), for the delays. */
   const chunkMs = deep === undefined ? 600 : 2000;
   const loadMs = deep === undefined ? 1500 : 12000;
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const golden = await readGolden(join(dir, 'golden.json'));
   const obs = golden.rawObservation;
   const CPU = { executionProviders: [{ name: 'cpu' as const, threads: 1 }], seed: 1 };

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../test/mulberry32.js';
 import {
   axisWindows,
   bilinearCoefficients,
@@ -13,18 +14,6 @@ import {
   resizeRgb8Reference,
 } from '../src/node/pillow-resample.js';
 import { GENERATED_PATH, generatePillowKernels } from './pillow-kernels.gen.js';
-
-/** mulberry32: a small deterministic PRNG, so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   inW: number;
@@ -42,7 +31,7 @@ interface Case {
 
 /** Runs both implementations on the same noise image; returns the number of differing destination bytes. */
 function differingBytes(c: Case, seed: number, asBuffer = false): number {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const srcStride = c.inW * 3 + c.srcPad;
   const srcLen = c.srcOffset + c.inH * srcStride;
   const srcData = asBuffer ? Buffer.alloc(srcLen) : new Uint8Array(srcLen);
@@ -77,7 +66,7 @@ function differingBytes(c: Case, seed: number, asBuffer = false): number {
 
 describe('resizeRgb8 (fast kernels) vs resizeRgb8Reference (direct port of Pillow)', () => {
   it('gives identical bytes on 300 random geometries, alignments, strides and both pass orders', () => {
-    const rand = rng(20240601);
+    const rand = mulberry32(20240601);
     const pick = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
     const failures: string[] = [];
     for (let n = 0; n < 300; n++) {

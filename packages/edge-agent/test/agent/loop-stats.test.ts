@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../../test/mulberry32.js';
 import { isOpenpiEdgeError } from '../../../client/src/errors.js';
 import type { StepTelemetry } from '../../../runtime/src/telemetry.js';
 import { LoopStats, type Percentiles, percentiles, SampleSeries } from '../../src/agent/loop-stats.js';
@@ -11,18 +12,6 @@ import { LoopStats, type Percentiles, percentiles, SampleSeries } from '../../sr
 /** The bound the histogram states: 1% relative, plus 1e-4 ms absolute for samples that count as 0. */
 const REL = 0.01 * (1 + 1e-9);
 const ABS = 1e-4;
-
-/** Deterministic uniform [0, 1) (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(u: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
@@ -66,7 +55,7 @@ describe('LoopStats', () => {
   it('holds a fixed number of values after 1,000,000 steps and chunks, with exact n, max and mean', () => {
     const stats = new LoopStats();
     const fresh = new LoopStats();
-    const u = rng(1);
+    const u = mulberry32(1);
     let maxPeriod = Number.NEGATIVE_INFINITY;
     let sumPeriod = 0;
     const N = 1_000_000;
@@ -104,7 +93,7 @@ describe('LoopStats', () => {
   });
 
   it('run-long percentiles are within 1% of the exact ones on random data; recent windows are exact', () => {
-    const u = rng(7);
+    const u = mulberry32(7);
     const sources: Record<string, () => number> = {
       'loop period ~ N(20, 1) ms': () => 20 + normal(u),
       'latency, log-normal with a heavy tail': () => Math.exp(4 + 0.8 * normal(u)),
