@@ -38,7 +38,9 @@ export type ErrorCode =
   | 'UNSAFE_TARGET' // a motion target outside the safety limits was refused (context: joint, value, min, max)
   | 'RTDE_ERROR' // a UR controller's RTDE interface refused or broke the session (context: stage, variable, version)
   | 'DASHBOARD_ERROR' // a UR dashboard server command failed or got an unexpected reply (context: command, reply)
-  | 'GRIPPER_FAULT'; // a gripper reported a fault or did not answer (context: gripper, fault, function)
+  | 'GRIPPER_FAULT' // a gripper reported a fault or did not answer (context: gripper, fault, function)
+  | 'BAD_DATASET' // a dataset folder is not LeRobot v2.1 or does not match what is recorded into it (context: root, file, field)
+  | 'RECORDING_FAILED'; // a recorder's writer or encoder failed (context: file, stage)
 
 export class OpenpiEdgeError extends Error {
   readonly code: ErrorCode;
