@@ -2,6 +2,7 @@
 channels (topic, schema name, encodings, message count), first / last log time per topic and overall, whether log
 times increase per topic in file order, the file's metadata records, one decoded CompressedImage per camera (JPEG
 magic, size via Pillow) and one joint-state, gate-decision and chunk message.
+With `--series`: every tick's gate decision with the joint positions of the same tick, as a JSON list.
 
 usage: mcap_reader.py <file.mcap>
 
@@ -120,8 +121,37 @@ def records_of_stream(path):
     return recs, error
 
 
+def series(path):
+    """Per tick, in file order: the gate decision's episode, step, kind and command, and the joint positions logged
+    at the same time (the same tick), or None."""
+    out = []
+    joints = None
+    with open(path, "rb") as f:
+        reader = SeekingReader(f)
+        for _schema, channel, message in reader.iter_messages(log_time_order=False):
+            if channel.topic == "/joint_states":
+                body = json.loads(message.data)
+                joints = (message.log_time, [j["position"] for j in body["joints"]])
+            elif channel.topic == "/safety/decision":
+                body = json.loads(message.data)
+                positions = joints[1] if joints is not None and joints[0] == message.log_time else None
+                out.append(
+                    {
+                        "episode": body["episode"],
+                        "step": body["step"],
+                        "decision": body["decision"],
+                        "command": body["command"],
+                        "positions": positions,
+                    }
+                )
+    return out
+
+
 def main():
     path = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "--series":
+        print(json.dumps(series(path)))
+        return
     try:
         recs = records_of_indexed(path)
         print(json.dumps(summarize(recs, True, None)))

@@ -93,6 +93,8 @@ export interface AgentRunSummary {
   /** `--record-mcap`: what the loop did not hand to the recorder (frames and ticks dropped); absent when off. */
   recording?: {
     file: string | null;
+    /** `--record` dataset folder, or null. */
+    dataset: string | null;
     liveUrl: string | null;
     statusUrl: string | null;
     framesDropped: number;
@@ -419,12 +421,24 @@ export class EdgeAgent {
       });
       if (
         config.recordMcap !== undefined ||
+        config.record !== undefined ||
         config.foxglove !== undefined ||
         config.statusPage !== undefined
       ) {
         // Opened before the start-up inference, so that the file's chunks match the summary's inference count.
         recorder = await McapRecorder.open({
           ...(config.recordMcap === undefined ? {} : { file: config.recordMcap }),
+          ...(config.record === undefined
+            ? {}
+            : {
+                dataset: {
+                  root: config.record,
+                  fps: config.controlHz,
+                  robotType: robot.name,
+                  task: config.prompt ?? '',
+                },
+                cameraSources: robot.cameras,
+              }),
           ...(config.foxglove === undefined ? {} : { live: config.foxglove }),
           ...(config.statusPage === undefined
             ? {}
@@ -672,6 +686,7 @@ export class EdgeAgent {
         : {
             recording: {
               file: this.#recorder.recorder.file,
+              dataset: this.#recorder.recorder.datasetRoot,
               liveUrl: this.#recorder.recorder.liveUrl,
               statusUrl: this.#recorder.recorder.statusUrl,
               framesDropped: this.#recorder.recorder.stats.framesDropped,
@@ -739,14 +754,14 @@ export function formatSummary(s: AgentRunSummary, config: AgentConfig): string {
     ...(s.recording === undefined
       ? []
       : [
-          `  record   ${[s.recording.file, s.recording.liveUrl === null ? null : `live ${s.recording.liveUrl}`, s.recording.statusUrl === null ? null : `status page ${s.recording.statusUrl}`].filter((x) => x !== null).join(', ')}: ` +
+          `  record   ${[s.recording.file, s.recording.dataset === null ? null : `dataset ${s.recording.dataset}`, s.recording.liveUrl === null ? null : `live ${s.recording.liveUrl}`, s.recording.statusUrl === null ? null : `status page ${s.recording.statusUrl}`].filter((x) => x !== null).join(', ')}: ` +
             `frames dropped ${s.recording.framesDropped}, ticks dropped ${s.recording.ticksDropped}` +
             `${s.recording.failure === null ? '' : `; ${s.recording.failure}`}`,
         ]),
   ].join('\n');
 }
 
-/** The lines `start` prints once the MCAP file and the live view are closed. */
+/** The lines `start` prints once the MCAP file, the dataset and the live view are closed. */
 export function formatRecording(r: RecorderResult): string {
   const live =
     r.live === null
@@ -757,7 +772,14 @@ export function formatRecording(r: RecorderResult): string {
       ? ''
       : `status page ${r.status.url}: ${r.status.sent} updates sent, ${r.status.dropped} dropped for slow pages, ` +
         `${r.status.estops} e-stop requests; ${r.status.workMs.toFixed(1)} ms of worker time for ${r.status.handled} messages`;
-  const lines = [r.file === null ? '' : formatMcapFile(r), live, status].filter((x) => x !== '');
+  const d = r.dataset;
+  const dataset =
+    d === null
+      ? ''
+      : `dataset ${d.root}: ${d.episodes.length} episode(s) written this run (${d.episodes.reduce((a, e) => a + e.frames, 0)} frames, ` +
+        `${(d.episodes.reduce((a, e) => a + e.bytes, 0) / (1024 * 1024)).toFixed(2)} MiB), ${d.totalEpisodes} episodes / ` +
+        `${d.totalFrames} frames in all${d.rowsSkipped > 0 ? `; ${d.rowsSkipped} ticks not recorded (no frame or joint state yet)` : ''}`;
+  const lines = [r.file === null ? '' : formatMcapFile(r), dataset, live, status].filter((x) => x !== '');
   return lines.join('\n');
 }
 

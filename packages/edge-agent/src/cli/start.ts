@@ -74,6 +74,8 @@ loop
   --reset-speed <f>         fraction of each joint's maximum velocity a reset uses, 0 < f <= 1 (default 0.5)
   --status-interval <ms>    live status period, 0 = off (default 250; every 2 s when stderr is not a TTY)
 record
+  --record <dir>            append each episode to the LeRobot v2.1 dataset in <dir> (created if absent): joint
+                            states, the gate's commands, one mp4 per camera; openpi/lerobot train on it
   --record-mcap <file>      write an MCAP log of the run: camera frames the policy got (JPEG), joint states,
                             policy chunks, the gate's decisions and faults, loop timings (docs/agent.md)
   --foxglove-port <n>       serve the same topics live to Foxglove (Foxglove WebSocket protocol; 0 = any port)
@@ -120,6 +122,7 @@ function parse(argv: string[], plugin: AnyPlugin) {
       'reset-speed': { type: 'string' },
       'status-interval': { type: 'string' },
       'record-mcap': { type: 'string' },
+      record: { type: 'string' },
       'foxglove-port': { type: 'string' },
       'foxglove-host': { type: 'string' },
       'status-port': { type: 'string' },
@@ -190,6 +193,7 @@ export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ??
     resetSpeed: numberFlag('reset-speed', v['reset-speed'], { min: 0, exclusive: true }),
     statusIntervalMs: numberFlag('status-interval', v['status-interval'], { min: 0, integer: true }),
     recordMcap: v['record-mcap'],
+    record: v.record,
     foxglove:
       v['foxglove-port'] === undefined
         ? undefined

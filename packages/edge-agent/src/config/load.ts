@@ -116,6 +116,7 @@ export function resolveConfig(
   const robotConfig = plugin.resolveConfig(parsed.data) as Record<string, unknown>;
   const prompt = pick('prompt');
   const recordMcap = pick('recordMcap');
+  const record = pick('record');
   const foxglove =
     c.foxglove === undefined && f.foxglove === undefined
       ? undefined
@@ -170,6 +171,7 @@ export function resolveConfig(
     },
     statusIntervalMs: pick('statusIntervalMs') ?? AGENT_DEFAULTS.statusIntervalMs,
     ...(recordMcap === undefined ? {} : { recordMcap }),
+    ...(record === undefined ? {} : { record }),
     ...(foxglove?.port === undefined
       ? {}
       : { foxglove: { host: foxglove.host ?? '127.0.0.1', port: foxglove.port } }),

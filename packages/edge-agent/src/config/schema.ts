@@ -104,6 +104,8 @@ const COMMON_SHAPE = {
   statusIntervalMs: z.number().int().nonnegative().optional(),
   /** Write an MCAP log of the run to this file (docs/agent.md "Recording an MCAP log"). Default none. */
   recordMcap: z.string().min(1).optional(),
+  /** Append each episode to the LeRobot v2.1 dataset in this folder (docs/agent.md "Recording a LeRobot dataset"). */
+  record: z.string().min(1).optional(),
   /**
    * Serve the same topics live over the Foxglove WebSocket protocol (docs/agent.md "Live view in Foxglove"):
    * `port` 0 = any free port; `host` default 127.0.0.1. Default none.
@@ -177,6 +179,7 @@ export type AgentConfigFile = {
   safety?: z.output<typeof SafetyOverridesSchema>;
   statusIntervalMs?: number;
   recordMcap?: string;
+  record?: string;
   foxglove?: { host?: string; port: number };
   statusPage?: { host?: string; port: number };
 } & { [robotSection: string]: unknown };
@@ -229,6 +232,8 @@ export interface AgentConfig {
   readonly statusIntervalMs: number;
   /** MCAP log file; absent = no recording. */
   readonly recordMcap?: string;
+  /** LeRobot dataset folder; absent = no dataset. */
+  readonly record?: string;
   /** Foxglove live view address; absent = none. */
   readonly foxglove?: { readonly host: string; readonly port: number };
   /** Status page address; absent = none. */

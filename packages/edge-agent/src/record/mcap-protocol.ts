@@ -8,6 +8,7 @@
  */
 import type { CameraFrame } from '../io/cameras/camera-source.js';
 import { FAULT_CODES, type FaultCode } from '../safety/faults.js';
+import type { DatasetWriteResult, LeRobotWriterOptions } from './lerobot-dataset-writer.js';
 
 /** Topics of a recording (docs/agent.md "Recording an MCAP log"). */
 export const TOPICS = {
@@ -88,6 +89,11 @@ export type ToRecorder =
       readonly type: 'ticks';
       readonly count: number;
       readonly data: Float64Array;
+      /**
+       * With `--record` only: each camera's frame that became the newest before tick `row` of this batch (0-based),
+       * for the dataset's rows (a camera's frame stays current until its next entry).
+       */
+      readonly frames?: readonly CameraUpdate[];
     }
   | ResetDecisionMessage
   | {
@@ -136,6 +142,13 @@ export type ToRecorder =
     }
   | { readonly type: 'end'; readonly stats: LoopSideStats };
 
+/** A camera's new newest frame, as of one tick of a batch. */
+export interface CameraUpdate {
+  readonly row: number;
+  readonly camera: string;
+  readonly frame: CameraFrame;
+}
+
 /** Counters kept on the loop's side (what it did not post). */
 export interface LoopSideStats {
   framesDropped: number;
@@ -161,6 +174,8 @@ export interface RecorderResult {
   /** The Foxglove live view's counters at the end (message frames sent / dropped for slow viewers); null when off. */
   readonly live: { readonly url: string; readonly sent: number; readonly dropped: number } | null;
   /** The status page's counters at the end (live/status-page-server.ts); null when off. */
+  /** The LeRobot dataset (`--record`): episodes written by this run and the totals after it; null when off. */
+  readonly dataset: DatasetWriteResult | null;
   readonly status: {
     readonly url: string;
     /** Update messages sent to pages / skipped for slow pages. */
@@ -190,6 +205,8 @@ export interface RecorderInit {
   readonly live: { readonly host: string; readonly port: number } | null;
   /** The status page (live/status-page-server.ts) on this address; null: none. */
   readonly status: { readonly host: string; readonly port: number } | null;
+  /** The LeRobot v2.1 dataset to append episodes to (`--record`); null: none. */
+  readonly dataset: LeRobotWriterOptions | null;
   /** Epoch ms of the agent clock's zero (performance.timeOrigin for the real clock). */
   readonly clockOriginMs: number;
   readonly joints: readonly string[];

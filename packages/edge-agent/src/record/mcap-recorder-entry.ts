@@ -19,7 +19,10 @@ import type { CameraFrame } from '../io/cameras/camera-source.js';
 import { frameToRgb } from '../io/cameras/frame-convert.js';
 import { FoxgloveServer } from '../live/foxglove-server.js';
 import { StatusPageServer } from '../live/status-page-server.js';
+import { DatasetSink } from './dataset-sink.js';
+import { type DatasetWriteResult, LeRobotDatasetWriter } from './lerobot-dataset-writer.js';
 import {
+  type CameraUpdate,
   type FromRecorder,
   faultCodesOf,
   type LoopSideStats,
@@ -337,7 +340,7 @@ class Recording {
     });
   }
 
-  async end(loop: LoopSideStats): Promise<RecorderResult> {
+  async end(loop: LoopSideStats, dataset: DatasetWriteResult | null): Promise<RecorderResult> {
     const topics = Object.fromEntries(this.counts);
     const messages = [...this.counts.values()].reduce((a, b) => a + b, 0);
     const durationS = Number.isFinite(this.firstMs) ? (this.lastMs - this.firstMs) / 1000 : 0;
@@ -378,6 +381,7 @@ class Recording {
     return {
       file: init.file,
       live,
+      dataset,
       status,
       bytes: this.out?.bytes ?? 0,
       messages,
@@ -457,6 +461,20 @@ async function main(): Promise<void> {
       return;
     }
   }
+  let dataset: DatasetSink | null = null;
+  if (init.dataset !== null) {
+    try {
+      const writer = LeRobotDatasetWriter.open(init.dataset);
+      dataset = new DatasetSink(writer, init.cameras, init.joints.length);
+    } catch (e) {
+      if (fd !== null) closeSync(fd);
+      await live?.close();
+      await status?.close();
+      const code = e instanceof OpenpiEdgeError ? e.code : ((e as NodeJS.ErrnoException).code ?? 'EIO');
+      post({ type: 'failed', code, message: `dataset: ${(e as Error).message}` });
+      return;
+    }
+  }
   const rec = new Recording(fd, live, status);
   await rec.start();
   let chain: Promise<void> = Promise.resolve();
@@ -466,7 +484,16 @@ async function main(): Promise<void> {
     switch (m.type) {
       case 'ticks': {
         const n = tickLength(init.joints.length);
-        for (let i = 0; i < m.count; i++) await rec.tick(m.data.subarray(i * n, (i + 1) * n));
+        const updates = m.frames ?? [];
+        let u = 0;
+        for (let i = 0; i < m.count; i++) {
+          const t = m.data.subarray(i * n, (i + 1) * n);
+          await rec.tick(t);
+          if (dataset === null) continue;
+          for (; u < updates.length && (updates[u]?.row ?? -1) <= i; u++)
+            dataset.frame(updates[u] as CameraUpdate);
+          await dataset.tick(t);
+        }
         post({ type: 'ack', frameSets: 0, ticks: m.count });
         return;
       }
@@ -499,11 +526,14 @@ async function main(): Promise<void> {
       case 'estop':
         return rec.write(TOPICS.estop, m.at, { event: m.event, source: m.source, reason: m.reason });
       case 'loop-event':
-        return rec.write(TOPICS.loopEvents, m.at, { event: m.event, episode: m.episode, fields: m.fields });
+        await rec.write(TOPICS.loopEvents, m.at, { event: m.event, episode: m.episode, fields: m.fields });
+        if (m.event === 'episode-end') await dataset?.episodeEnd();
+        return;
       case 'end': {
         if (ended) return;
         ended = true;
-        const result = await rec.end(m.stats);
+        const written = dataset === null ? null : await dataset.close();
+        const result = await rec.end(m.stats, written);
         Atomics.store(done, 0, 1);
         Atomics.notify(done, 0);
         post({ type: 'closed', result });

@@ -19,10 +19,13 @@ import { OpenpiEdgeError } from '@openpi-edge/client';
 import type { StepTelemetry } from '@openpi-edge/runtime';
 import { framesForPosting, type RawFrames } from '../inference/raw-frames.js';
 import { workerLaunchOf } from '../inference/worker-entry-url.js';
+import type { CameraFrame, CameraSource } from '../io/cameras/camera-source.js';
 import type { EStopEvent } from '../safety/estop.js';
 import { FAULT_CODES, type FaultCode, type SafetyFault } from '../safety/faults.js';
 import type { GateDecision, MeasuredJoints } from '../safety/gate.js';
+import type { LeRobotWriterOptions } from './lerobot-dataset-writer.js';
 import {
+  type CameraUpdate,
   type FaultRecord,
   type FromRecorder,
   type LoopSideStats,
@@ -52,6 +55,14 @@ export interface McapRecorderOptions {
    * arrives; the agent latches the gate's e-stop here. Default: ignored (with a warning).
    */
   onEstop?: (reason: string) => void;
+  /**
+   * `--record <dir>`: append each episode to this LeRobot v2.1 dataset (lerobot-dataset-writer.ts), one row per
+   * tick, with the newest frame of each of `cameraSources` (checked every tick: a reference compare; a new frame is
+   * posted with the tick batch, its bytes shared when the source allocated them in a SharedArrayBuffer, else copied).
+   */
+  dataset?: Omit<LeRobotWriterOptions, 'joints' | 'cameras'>;
+  /** The cameras' sources, for `dataset` (by camera name; `cameras` order). */
+  cameraSources?: Readonly<Record<string, CameraSource>>;
   /** Joint names in action order (the robot layout's). */
   joints: readonly string[];
   /** Camera names (one `/camera/<name>` topic each). */
@@ -113,6 +124,8 @@ function faultRecord(f: SafetyFault): FaultRecord {
 export class McapRecorder {
   /** The MCAP file, or null (live view only). */
   readonly file: string | null;
+  /** The LeRobot dataset folder (`--record`), or null. */
+  readonly datasetRoot: string | null;
   /** `ws://host:port` of the Foxglove live view, or null. */
   readonly liveUrl: string | null;
   /** `http://host:port` of the status page, or null. */
@@ -131,6 +144,10 @@ export class McapRecorder {
   /** The batch being filled (fresh, zeroed, after each post). */
   #batch: Float64Array;
   #batched = 0;
+  /** `--record`: the sources polled every tick, the frame last posted per camera, the updates of this batch. */
+  readonly #sources: readonly [string, CameraSource][];
+  readonly #lastFrames = new Map<string, CameraFrame>();
+  #updates: CameraUpdate[] = [];
   readonly #warn: (message: string) => void;
   #pendingFrameSets = 0;
   #pendingTicks = 0;
@@ -155,6 +172,7 @@ export class McapRecorder {
     urls: { liveUrl: string | null; statusUrl: string | null },
   ) {
     this.file = options.file ?? null;
+    this.datasetRoot = options.dataset?.root ?? null;
     this.liveUrl = urls.liveUrl;
     this.statusUrl = urls.statusUrl;
     this.onEstop = options.onEstop ?? null;
@@ -169,6 +187,13 @@ export class McapRecorder {
     this.#tickLen = tickLength(this.#dim);
     this.#batch = new Float64Array(this.#batchTicks * this.#tickLen);
     this.#warn = options.warn ?? ((s) => console.warn(s));
+    this.#sources =
+      options.dataset === undefined
+        ? []
+        : options.cameras.flatMap((c): [string, CameraSource][] => {
+            const src = options.cameraSources?.[c];
+            return src === undefined ? [] : [[c, src]];
+          });
     worker.on('message', (m: FromRecorder) => this.#onMessage(m));
     worker.on('error', (e) => this.#fail(`recorder worker crashed: ${e.message}`));
     worker.on('exit', (code) => {
@@ -184,10 +209,15 @@ export class McapRecorder {
   static async open(options: McapRecorderOptions): Promise<McapRecorder> {
     // sharp (libvips) must be loaded by the main thread before a worker uses it (sharp's worker-thread advice).
     await import('sharp');
-    if (options.file === undefined && options.live === undefined && options.status === undefined) {
+    if (
+      options.file === undefined &&
+      options.live === undefined &&
+      options.status === undefined &&
+      options.dataset === undefined
+    ) {
       throw new OpenpiEdgeError(
         'BAD_ARGUMENT',
-        'McapRecorder needs a file, a live view or a status page (any of them)',
+        'McapRecorder needs a file, a dataset, a live view or a status page (any of them)',
         {},
       );
     }
@@ -202,6 +232,10 @@ export class McapRecorder {
         options.status === undefined
           ? null
           : { host: options.status.host ?? '127.0.0.1', port: options.status.port },
+      dataset:
+        options.dataset === undefined
+          ? null
+          : { ...options.dataset, joints: [...options.joints], cameras: [...options.cameras] },
       clockOriginMs: options.clockOriginMs ?? performance.timeOrigin,
       joints: [...options.joints],
       cameras: [...options.cameras],
@@ -220,6 +254,7 @@ export class McapRecorder {
     // Which flag a start-up failure names: the live view's address, else the file.
     const liveFailed = (message: string): boolean => message.startsWith('foxglove live view:');
     const statusFailed = (message: string): boolean => message.startsWith('status page:');
+    const datasetFailed = (message: string): boolean => message.startsWith('dataset:');
     const urls = await new Promise<{ liveUrl: string | null; statusUrl: string | null }>(
       (resolve, reject) => {
         const onMessage = (m: FromRecorder): void => {
@@ -229,29 +264,39 @@ export class McapRecorder {
           } else if (m.type === 'failed') {
             cleanup();
             reject(
-              statusFailed(m.message)
-                ? new OpenpiEdgeError('BAD_ARGUMENT', `--status-port ${options.status?.port}: ${m.message}`, {
-                    option: 'status-port',
-                    host: init.status?.host,
-                    port: options.status?.port,
-                    cause: m.code,
-                  })
-                : liveFailed(m.message)
+              datasetFailed(m.message)
+                ? new OpenpiEdgeError(
+                    m.code === 'BAD_DATASET' ? 'BAD_DATASET' : 'BAD_ARGUMENT',
+                    `--record ${options.dataset?.root}: ${m.message.slice('dataset: '.length)}`,
+                    { option: 'record', root: options.dataset?.root, cause: m.code },
+                  )
+                : statusFailed(m.message)
                   ? new OpenpiEdgeError(
                       'BAD_ARGUMENT',
-                      `--foxglove-port ${options.live?.port}: ${m.message}`,
+                      `--status-port ${options.status?.port}: ${m.message}`,
                       {
-                        option: 'foxglove-port',
-                        host: init.live?.host,
-                        port: options.live?.port,
+                        option: 'status-port',
+                        host: init.status?.host,
+                        port: options.status?.port,
                         cause: m.code,
                       },
                     )
-                  : new OpenpiEdgeError('BAD_ARGUMENT', `--record-mcap ${options.file}: ${m.message}`, {
-                      option: 'record-mcap',
-                      file: options.file,
-                      cause: m.code,
-                    }),
+                  : liveFailed(m.message)
+                    ? new OpenpiEdgeError(
+                        'BAD_ARGUMENT',
+                        `--foxglove-port ${options.live?.port}: ${m.message}`,
+                        {
+                          option: 'foxglove-port',
+                          host: init.live?.host,
+                          port: options.live?.port,
+                          cause: m.code,
+                        },
+                      )
+                    : new OpenpiEdgeError('BAD_ARGUMENT', `--record-mcap ${options.file}: ${m.message}`, {
+                        option: 'record-mcap',
+                        file: options.file,
+                        cause: m.code,
+                      }),
             );
           }
         };
@@ -376,6 +421,13 @@ export class McapRecorder {
       a[TICK.positionClamps] = p;
       a[TICK.rateLimits] = r;
     }
+    for (const [name, src] of this.#sources) {
+      const frame = src.latest()?.frame;
+      if (frame !== undefined && frame !== this.#lastFrames.get(name)) {
+        this.#lastFrames.set(name, frame);
+        this.#updates.push({ row: this.#batched, camera: name, frame });
+      }
+    }
     this.#batched += 1;
     this.ticksPosted += 1;
     if (this.#batched === this.#batchTicks) this.#flushTicks();
@@ -385,9 +437,12 @@ export class McapRecorder {
   #flushTicks(): void {
     if (this.#batched === 0 || this.#failed !== null) return;
     const data = this.#batch.subarray(0, this.#batched * this.#tickLen);
-    this.#worker.postMessage({ type: 'ticks', count: this.#batched, data } satisfies ToRecorder, [
-      this.#batch.buffer as ArrayBuffer,
-    ]);
+    const m: ToRecorder =
+      this.#updates.length === 0
+        ? { type: 'ticks', count: this.#batched, data }
+        : { type: 'ticks', count: this.#batched, data, frames: this.#updates };
+    this.#worker.postMessage(m, [this.#batch.buffer as ArrayBuffer]);
+    if (this.#updates.length > 0) this.#updates = [];
     this.#pendingTicks += this.#batched;
     this.#batched = 0;
     this.#batch = new Float64Array(this.#batchTicks * this.#tickLen);
@@ -482,6 +537,8 @@ export class McapRecorder {
     fields: Record<string, number | string>,
     at = this.#now(),
   ): void {
+    // The episode's last ticks first: the dataset writer ends the episode at this event.
+    if (event === 'episode-end') this.#flushTicks();
     this.#post({ type: 'loop-event', at, event, episode, fields });
   }
 
