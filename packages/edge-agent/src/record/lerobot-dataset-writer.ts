@@ -70,7 +70,7 @@ export interface LeRobotWriterOptions {
   /** The episodes' task (the prompt). */
   readonly task: string;
   /** Encoder settings (mp4-video.ts defaults otherwise). */
-  readonly video?: Pick<Mp4EncoderOptions, 'crf' | 'preset' | 'gop' | 'ffmpeg'>;
+  readonly video?: Pick<Mp4EncoderOptions, 'crf' | 'preset' | 'gop' | 'ffmpeg' | 'nice'>;
 }
 
 /** One camera's image for a row: packed RGB [height, width, 3]. */
