@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { isOpenpiEdgeError } from '@openpi-edge/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../../test/mulberry32.js';
+import { LeRobotDatasetReader } from '../../src/record/lerobot-dataset-reader.js';
 import {
   LeRobotDatasetWriter,
   type LeRobotWriterOptions,
@@ -153,6 +154,35 @@ describe('LeRobot v2.1 dataset writer, read by lerobot 0.3.3', () => {
     expect(mean).toBeLessThan(6);
     expect(worst).toBeLessThan(9);
   }, 300_000);
+
+  it('LeRobotDatasetReader reads the rows and frames back (the replay input)', async () => {
+    const reader = LeRobotDatasetReader.open(root);
+    expect(reader.episodes.map((e) => e.length)).toEqual([30, 20, 25]);
+    expect(reader.joints).toEqual(JOINTS);
+    expect(reader.cameras).toEqual(CAMERAS);
+    expect(reader.tasks().get(1)).toBe('put it back');
+    const ep = reader.episode(1);
+    try {
+      expect(Array.from(ep.table.action.subarray(4 * 3, 4 * 4))).toEqual(
+        Array.from((log[33] as Written).action),
+      );
+      for (const step of [0, 5, 6, 2]) {
+        const frames = await ep.frameAt(step);
+        const f = frames.cam_wrist;
+        expect(f?.encoding).toBe('rgb8');
+        const own = meanAbs(f?.data as Uint8Array, ((log[30 + step] as Written).images[1] as RowImage).rgb);
+        expect(own).toBeLessThan(9);
+        expect(own).toBeLessThan(
+          meanAbs(f?.data as Uint8Array, ((log[30 + step + 1] as Written).images[1] as RowImage).rgb),
+        );
+      }
+    } finally {
+      await ep.close();
+    }
+    expect(() => LeRobotDatasetReader.open(join(work, 'nothing-here'))).toThrow(
+      /meta\/info\.json: not found/,
+    );
+  }, 60_000);
 
   it('an episode left open by a killed process, and files past the totals, are removed when the dataset is opened again', async () => {
     const w = LeRobotDatasetWriter.open(options(root, 'put it back'));
