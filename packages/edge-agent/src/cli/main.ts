@@ -18,6 +18,7 @@ export const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   start: async () => (await import('./start.js')).startCommand,
   emulate: async () => (await import('./emulate.js')).emulateCommand,
   'bench-client': async () => (await import('./bench-client.js')).benchClientCommand,
+  replay: async () => (await import('./replay.js')).replayCommand,
 };
 
 export function usage(): string {
