@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv-lerobot: PyPI lerobot 0.3.3 and the packages its dataset reader needs
+# Creates .venv-lerobot: PyPI lerobot 0.3.3 and the packages its dataset reader needs, plus HF transformers 4.53.2
 # (scripts/requirements-lerobot.txt), for the checks of `start --record` datasets. ~5.7 GB, ~2 min.
 # Idempotent: a marker records the requirements hash, so reruns are instant.
 set -euo pipefail
