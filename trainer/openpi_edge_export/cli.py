@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
-import importlib
 import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import model_source as MS
 from . import transforms as T
 from .config import ModelConfig, full_config
 
@@ -30,29 +31,18 @@ class _Progress:
 
 def resolve_openpi_config(name: str, config_modules: List[str]) -> Any:
     """TrainConfig `name` from openpi's registry, after importing extension modules (openpi_ext/train.py style:
-    they merge extra TrainConfigs into openpi's list). Raises ImportError when openpi is not importable."""
-    for mod in config_modules:
-        importlib.import_module(mod)
-    import openpi.training.config as oc  # type: ignore
-
-    try:
-        return oc.get_config(name)
-    except (KeyError, ValueError):
-        pass
-    candidates: List[Any] = list(getattr(oc, "_CONFIGS", []))
-    for mod in config_modules:
-        m = sys.modules[mod]
-        for attr in dir(m):
-            v = getattr(m, attr)
-            if isinstance(v, (list, tuple)):
-                candidates.extend(v)
-            elif hasattr(v, "name") and hasattr(v, "model"):
-                candidates.append(v)
-    for c in candidates:
-        if getattr(c, "name", None) == name:
-            return c
-    known = sorted({getattr(c, "name", "?") for c in candidates})
-    raise ValueError(f"train config {name!r} not found in openpi's registry or in {config_modules}; known: {known[:40]}")
+    they merge extra TrainConfigs into openpi's list). Raises ImportError when openpi is not importable, ValueError
+    naming the closest registered configs when `name` is not registered."""
+    if not MS.openpi_importable():
+        raise ImportError("no module named 'openpi'")
+    MS.import_config_modules(config_modules)
+    tc = MS.find_registered(name, config_modules)
+    if tc is None:
+        raise ValueError(
+            f"train config {name!r} not found in openpi's registry or in {config_modules}; "
+            f"closest: {MS.close_names(name, config_modules)}"
+        )
+    return tc
 
 
 def describe_train_config(tc: Any) -> Dict[str, Any]:
@@ -85,8 +75,7 @@ def describe_train_config(tc: Any) -> Dict[str, Any]:
         kind, opts = "ur5", T.robot_options("ur5", delta=True)
     else:
         kind, opts = "none", T.robot_options("none")
-    assets = getattr(data, "assets", None)
-    asset_id = getattr(assets, "asset_id", None) or getattr(data, "repo_id", None)
+    asset_id = MS.openpi_asset_id(data)
     default_prompt = getattr(data, "default_prompt", None)
     metadata = dict(getattr(tc, "policy_metadata", None) or {})
     return {"model": cfg, "robot": kind, "robot_options": opts, "asset_id": asset_id, "default_prompt": default_prompt, "metadata": metadata}
@@ -116,7 +105,7 @@ def describe_from_checkpoint(ckpt_dir: str, args: argparse.Namespace, tensors_ke
     )
     if args.model_config:
         with open(args.model_config) as f:
-            cfg = ModelConfig.from_json(json.load(f))
+            cfg = dataclasses.replace(ModelConfig.from_json(json.load(f)), **MS._size_overrides(args))
     kind = args.robot or "none"
     opts = T.robot_options(kind, delta=not args.no_delta) if kind != "aloha" else T.robot_options("aloha", adapt_to_pi=not args.no_adapt_to_pi, delta=not args.no_delta)
     metadata = {"reset_pose": list(T.ALOHA_DEFAULT_RESET_POSE)} if kind == "aloha" else {}
@@ -189,6 +178,31 @@ def synthetic_observation(kind: str, state_dim: int, seed: int) -> Dict[str, Any
 # ------------------------------------------------------------------ commands
 
 
+def resolve_model_source(args: argparse.Namespace, log: Callable[[str], None]) -> Optional[Dict[str, Any]]:
+    """The registry's description with the flags applied, or None when the sizes come from the checkpoint's
+    config.json and flags (model_source.py: the order, and what is refused)."""
+    mods = list(args.config_module)
+    if not MS.openpi_importable():
+        if mods:
+            raise MS.ModelSourceError(f"--config-module {', '.join(mods)}: openpi is not importable here, and such modules register openpi TrainConfigs")
+        log("openpi not importable (no module 'openpi'); sizes from " + ("--model-config" if args.model_config else "the checkpoint's config.json") + " and flags")
+        return None
+    MS.import_config_modules(mods)
+    tc = MS.find_registered(args.config, mods)
+    where = "openpi's registry" + (f" or {', '.join(mods)}" if mods else "")
+    if tc is not None:
+        log(f"config {args.config!r} resolved through {where}")
+        return MS.apply_flags(describe_train_config(tc), args, f"openpi's config {args.config!r}", log)
+    closest = MS.close_names(args.config, mods)
+    if args.model_config or MS.checkpoint_has_config_json(args.checkpoint):
+        log(f"config {args.config!r} is not in {where} (closest: {closest}); sizes from " + ("--model-config" if args.model_config else "the checkpoint's config.json") + " and flags")
+        return None
+    raise MS.ModelSourceError(
+        f"config {args.config!r} is not in {where} (closest: {closest}), and the checkpoint has no config.json: "
+        "pass --config-module <module> that registers it, or --model-config <ModelConfig json>"
+    )
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
@@ -199,13 +213,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     log = _Progress()
     fmt, path = W.detect_format(args.checkpoint)
     log(f"checkpoint format: {fmt} ({path})")
-    desc = None
-    try:
-        tc = resolve_openpi_config(args.config, args.config_module)
-        desc = describe_train_config(tc)
-        log(f"config {args.config!r} resolved through openpi's registry")
-    except ImportError as e:
-        log(f"openpi not importable ({e}); using the checkpoint's config.json and flags")
+    desc = resolve_model_source(args, log)
     tensors = None
     if fmt == "pytorch":
         log("reading model.safetensors ...")
@@ -315,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True, help="checkpoint dir (model.safetensors | params/ | params.npz) or .npz")
     e.add_argument("--out", required=True, help="bundle directory to write")
     e.add_argument("--config-module", action="append", default=[], help="module to import first that registers extra TrainConfigs (e.g. openpi_ext.train); repeatable")
-    e.add_argument("--model-type", choices=["pi0", "pi05"], help="without openpi: model family (default: from weight names)")
+    e.add_argument("--model-type", choices=["pi0", "pi05"], help="model family (default: the registry's, else from weight names); refused when it contradicts the registry")
     e.add_argument("--robot", choices=["aloha", "libero", "droid", "ur5", "none"], help="robot adapter (default: from the train config; none without openpi)")
     e.add_argument("--no-delta", action="store_true", help="robot adapter without delta actions")
     e.add_argument("--no-adapt-to-pi", action="store_true", help="ALOHA: adapt_to_pi=False")
@@ -323,11 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--norm-stats", help="explicit norm_stats.json path")
     e.add_argument("--tokenizer", help="paligemma_tokenizer.model (default: $OPENPI_DATA_HOME or ~/.cache/openpi/big_vision/)")
     e.add_argument("--default-prompt", help="prompt used when an observation has none")
-    e.add_argument("--action-horizon", type=int, help="without openpi: override config.json's action_horizon")
-    e.add_argument("--max-token-len", type=int, help="without openpi: prompt length (default 48 pi0 / 200 pi05)")
+    e.add_argument("--action-horizon", type=int, help="action_horizon, over the registry's / config.json's")
+    e.add_argument("--max-token-len", type=int, help="prompt length, over the registry's (without: default 48 pi0 / 200 pi05)")
     e.add_argument("--discrete-state", dest="discrete_state", action="store_true", default=None, help="pi05: state in prompt (default for pi05)")
     e.add_argument("--no-discrete-state", dest="discrete_state", action="store_false", help="pi05 without state in prompt (pi05_libero)")
-    e.add_argument("--model-config", help="without openpi: ModelConfig JSON (manifest.model_config form) instead of config.json variants")
+    e.add_argument("--model-config", help="ModelConfig JSON (manifest.model_config form): the sizes, over openpi's registry and config.json")
     e.add_argument("--num-steps", type=int, default=10, help="default Euler steps recorded in the manifest (10)")
     e.add_argument("--fp16", action="store_true", help="convert both graphs to fp16 internally (I/O stays float32)")
     e.add_argument("--no-golden", action="store_true", help="skip golden.json")
