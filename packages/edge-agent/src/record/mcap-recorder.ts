@@ -148,6 +148,8 @@ export class McapRecorder {
   readonly #sources: readonly [string, CameraSource][];
   readonly #lastFrames = new Map<string, CameraFrame>();
   #updates: CameraUpdate[] = [];
+  /** Whether anything takes the per-inference frame sets (the file, the live view, the status page). */
+  readonly #framesWanted: boolean;
   readonly #warn: (message: string) => void;
   #pendingFrameSets = 0;
   #pendingTicks = 0;
@@ -187,6 +189,8 @@ export class McapRecorder {
     this.#tickLen = tickLength(this.#dim);
     this.#batch = new Float64Array(this.#batchTicks * this.#tickLen);
     this.#warn = options.warn ?? ((s) => console.warn(s));
+    this.#framesWanted =
+      options.file !== undefined || options.live !== undefined || options.status !== undefined;
     this.#sources =
       options.dataset === undefined
         ? []
@@ -464,7 +468,8 @@ export class McapRecorder {
    * without a copy); dropped (counted) while `maxPendingFrameSets` sets are still being encoded.
    */
   frames(index: number, at: number, raw: RawFrames): void {
-    if (this.#failed !== null || this.#ending) return;
+    // with only `--record`, the dataset takes its frames per tick (`cameraSources`), not per inference
+    if (this.#failed !== null || this.#ending || !this.#framesWanted) return;
     if (this.#pendingFrameSets >= this.#maxFrameSets) {
       this.stats.frameSetsDropped += 1;
       this.stats.framesDropped += Object.keys(raw.frames).length;
