@@ -145,6 +145,25 @@ def load_norm_stats(path: str) -> Dict[str, Any]:
     return d["norm_stats"]
 
 
+def check_norm_stats_widths(path: str, norm_stats: Dict[str, Any], robot: str, robot_opts: Dict[str, Any], action_dim: int) -> None:
+    """The widths the edge agent accepts (packages/edge-agent: model/bundle.ts loadBundle, transforms/normalize.ts):
+    state stats at least as wide as the adapter's state (refused at load otherwise), action stats at most the
+    model's action_dim (the [H, action_dim] output is unnormalized with them every step), and, with delta actions,
+    state stats at most action_dim too (the padded model state is unnormalized to make actions absolute)."""
+    widths = {k: len(v.get("mean") or []) for k, v in norm_stats.items() if isinstance(v, dict) and k in ("state", "actions")}
+    state_dim = int(robot_opts.get("state_dim") or action_dim)
+    problems = []
+    if "state" in widths and widths["state"] < state_dim:
+        problems.append(f"norm_stats.state has {widths['state']} values, robot {robot!r} passes a {state_dim}-wide state (the agent refuses stats narrower than the state)")
+    if "actions" in widths and widths["actions"] > action_dim:
+        problems.append(f"norm_stats.actions has {widths['actions']} values, the model's action_dim is {action_dim} (the agent unnormalizes {action_dim}-wide action rows)")
+    if robot_opts.get("delta_action_mask") is not None and "state" in widths and widths["state"] > action_dim:
+        problems.append(f"norm_stats.state has {widths['state']} values, the model's action_dim is {action_dim} (delta actions unnormalize the {action_dim}-wide model state)")
+    if problems:
+        hint = f" (--robot none: the model's layout, stats {action_dim} wide)" if robot == "none" else ""
+        raise ValueError(f"{path}: " + "; ".join(problems) + hint)
+
+
 def find_tokenizer(given: Optional[str]) -> str:
     if given:
         if not os.path.isfile(given):
@@ -203,11 +222,28 @@ def resolve_model_source(args: argparse.Namespace, log: Callable[[str], None]) -
     )
 
 
+def lora_specs_for(args: argparse.Namespace, log: Callable[[str], None]) -> Dict[str, Any]:
+    """Per Gemma stack, where a LoRA merge takes alpha/rank/rslora from: the flags, over the openpi config's Gemma
+    variants (when openpi resolves --config), over the default alpha = rank (lora.py)."""
+    from . import lora as L
+
+    found: Dict[str, Any] = {}
+    if MS.openpi_importable():
+        tc = MS.find_registered(args.config, list(args.config_module))
+        if tc is not None:
+            found = L.openpi_lora_specs(tc)
+            log(f"LoRA scaling from openpi's config {args.config!r}: " + (", ".join(f"{k}: {v.source}" for k, v in found.items()) or "its Gemma variants have no LoRAConfig"))
+    alphas = L.parse_stack_values(args.lora_alpha, "--lora-alpha", float)
+    ranks = L.parse_stack_values(args.lora_rank, "--lora-rank", int)
+    return L.resolve_specs(found, alphas, ranks, args.lora_rslora, log)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
     from .bundle import write_bundle
     from .model import Pi0Model
+    from . import lora as L
     from . import weights as W
 
     log = _Progress()
@@ -224,6 +260,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         log("restoring orbax params through openpi ...")
         tensors = W.restore_openpi_params(path)
+    lora_report = None
+    if fmt != "pytorch" and L.has_lora_leaves(tensors):
+        tensors, lora_report = L.merge_lora(tensors, lora_specs_for(args, log), log)
+    elif args.lora_alpha or args.lora_rank or args.lora_rslora is not None:
+        log("no LoRA leaves in the checkpoint: --lora-* flags unused")
     if desc is None:
         keys = list(tensors.keys()) if fmt == "pytorch" else [k.split("/")[0] for k in tensors]
         desc = describe_from_checkpoint(args.checkpoint, args, keys)
@@ -236,6 +277,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     ns_path, asset_id = (args.norm_stats, desc["asset_id"]) if args.norm_stats else find_norm_stats(args.checkpoint, args.asset_id or desc["asset_id"])
     log(f"norm stats: {ns_path}")
     norm_stats = load_norm_stats(ns_path)
+    check_norm_stats_widths(ns_path, norm_stats, desc["robot"], desc["robot_options"], cfg.action_dim)
     tok = find_tokenizer(args.tokenizer)
     log(f"building {cfg.model_type} model ...")
     model = Pi0Model(cfg).eval()
@@ -255,7 +297,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         robot_opts=desc["robot_options"],
         default_prompt=desc["default_prompt"],
         metadata=desc["metadata"],
-        provenance={"config_name": args.config, "checkpoint": os.path.abspath(args.checkpoint), "checkpoint_format": fmt, "asset_id": asset_id, "created_by": "export"},
+        provenance={"config_name": args.config, "checkpoint": os.path.abspath(args.checkpoint), "checkpoint_format": fmt, "asset_id": asset_id, "created_by": "export",
+                    **({"lora": lora_report} if lora_report else {})},
         golden_obs=obs if desc["robot"] != "none" else None,
         seed=args.seed,
         num_steps=args.num_steps,
@@ -340,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fp16", action="store_true", help="convert both graphs to fp16 internally (I/O stays float32)")
     e.add_argument("--no-golden", action="store_true", help="skip golden.json")
     e.add_argument("--seed", type=int, default=0, help="seed of the golden observation and noise (0)")
+    e.add_argument("--lora-alpha", action="append", default=[], metavar="[STACK=]ALPHA", help="LoRA checkpoints: attention alpha (scaling alpha/rank), every stack or llm=/expert=; repeatable (default: openpi's LoRAConfig, else alpha = rank, scaling 1)")
+    e.add_argument("--lora-rank", action="append", default=[], metavar="[STACK=]RANK", help="LoRA rank the scaling divides by, checked against the leaf shapes (default: from the leaves)")
+    e.add_argument("--lora-rslora", dest="lora_rslora", action="store_true", default=None, help="rank-stabilized LoRA: scaling alpha/sqrt(rank)")
+    e.add_argument("--no-lora-rslora", dest="lora_rslora", action="store_false", help="scaling alpha/rank (over openpi's LoRAConfig)")
     e.set_defaults(fn=cmd_export)
     d = sub.add_parser("demo", help="tiny random-weight bundle (fixed seed)")
     d.add_argument("--model-type", choices=["pi0", "pi05"], default="pi0")

@@ -40,7 +40,7 @@ GEMMA_VARIANTS: Dict[str, GemmaConfig] = {
     "gemma_300m": GemmaConfig(width=1024, depth=18, mlp_dim=4096, num_heads=8, num_kv_heads=1, head_dim=256),
     "dummy": GemmaConfig(width=64, depth=4, mlp_dim=128, num_heads=8, num_kv_heads=1, head_dim=16),
 }
-# openpi's LoRA variants have the same shapes; LoRA weights are not exportable (merged checkpoints only).
+# openpi's LoRA variants have the same base shapes; their lora_a / lora_b leaves are merged at export (lora.py).
 GEMMA_VARIANTS["gemma_2b_lora"] = GEMMA_VARIANTS["gemma_2b"]
 GEMMA_VARIANTS["gemma_300m_lora"] = GEMMA_VARIANTS["gemma_300m"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from typing import Dict, Iterable, List, Tuple
 
@@ -94,7 +95,8 @@ def write_safetensors(path: str, tensors: Dict[str, np.ndarray]) -> None:
 # ------------------------------------------------------------------ JAX param tree <-> our (openpi PyTorch) names
 
 
-def _clean_jax_key(k: str) -> str:
+def clean_jax_key(k: str) -> str:
+    """A flattened JAX path without the `params` root and the trailing `value` of training-saved trees."""
     parts = k.replace(".", "/").split("/")
     if parts and parts[0] == "params":
         parts = parts[1:]
@@ -103,20 +105,45 @@ def _clean_jax_key(k: str) -> str:
     return "/".join(parts)
 
 
+_clean_jax_key = clean_jax_key
+
+
 def jax_to_torch(flat: Dict[str, np.ndarray], cfg: ModelConfig) -> Dict[str, np.ndarray]:
     """Maps a flattened openpi JAX param tree (paths of reference §5.4) to openpi PyTorch key names.
-    Raises CheckpointError naming every expected JAX path that is absent."""
-    src = {_clean_jax_key(k): np.asarray(v) for k, v in flat.items()}
+    Raises CheckpointError naming every expected JAX path that is absent, every stacked (per-layer) array whose
+    layer count or number of axes differs from the model's, and every unexpected path."""
+    src = {clean_jax_key(k): np.asarray(v) for k, v in flat.items()}
     used: set = set()
     missing: List[str] = []
+    mismatched: List[str] = []
+    # stack root -> {layer count in the checkpoint: paths}, for the summary line
+    counts: Dict[str, Dict[int, List[str]]] = {}
     out: Dict[str, np.ndarray] = {}
 
-    def get(path: str):  # type: ignore[no-untyped-def]
+    def get(path: str, layers: int = 0, ndim: int = 0):  # type: ignore[no-untyped-def]
+        """The array at path; with `layers`, one stacked over that many layers with `ndim` axes (else None and the
+        difference recorded by name, so no per-layer index runs past the checkpoint's stack)."""
         if path not in src:
             missing.append(path)
             return None
         used.add(path)
-        return src[path].astype(np.float32)
+        a = src[path]
+        if layers:
+            root = path.split("/layers/")[0] + "/layers" if "/layers/" in path else path.split("/encoderblock/")[0] + "/encoderblock"
+            n = int(a.shape[0]) if a.ndim else 0
+            seen = counts.setdefault(root, {}).setdefault(n, [])
+            if path in seen:  # asked twice (SigLIP's out bias)
+                return a.astype(np.float32) if a.ndim == ndim and n == layers else None
+            seen.append(path)
+            if a.ndim != ndim:
+                mismatched.append(f"{path} {list(a.shape)}: {a.ndim} axes, expected {ndim} (layer axis first)")
+                return None
+            if n != layers:
+                extra = range(layers, n) if n > layers else range(n, layers)
+                which = f"layer{'s' if len(extra) > 1 else ''} {_ranges(extra)} {'unexpected' if n > layers else 'missing'}"
+                mismatched.append(f"{path} {list(a.shape)}: {n} layers, the model has {layers} ({which})")
+                return None
+        return a.astype(np.float32)
 
     def put(key: str, val, fn=lambda a: a):  # type: ignore[no-untyped-def]
         if val is not None:
@@ -139,8 +166,12 @@ def jax_to_torch(flat: Dict[str, np.ndarray], cfg: ModelConfig) -> Dict[str, np.
         "mlp.fc2.bias": (blk + "MlpBlock_0/Dense_1/bias", None),
         "self_attn.out_proj.bias": (blk + "MultiHeadDotProductAttention_0/out/bias", None),
     }
-    loaded = {k: get(p) for k, (p, _) in stacked.items()}
-    att = {n: (get(blk + f"MultiHeadDotProductAttention_0/{n}/kernel"), get(blk + f"MultiHeadDotProductAttention_0/{n}/bias")) for n in ("query", "key", "value", "out")}
+    vd = vc.depth
+    loaded = {k: get(p, vd, 3 if how == "T" else 2) for k, (p, how) in stacked.items()}
+    att = {
+        n: (get(blk + f"MultiHeadDotProductAttention_0/{n}/kernel", vd, 4), get(blk + f"MultiHeadDotProductAttention_0/{n}/bias", vd, 2 if n == "out" else 3))
+        for n in ("query", "key", "value", "out")
+    }
     for i in range(vc.depth):
         pre = P + f"vision_tower.vision_model.encoder.layers.{i}."
         for k, (_, how) in stacked.items():
@@ -158,17 +189,18 @@ def jax_to_torch(flat: Dict[str, np.ndarray], cfg: ModelConfig) -> Dict[str, np.
     llm = "PaliGemma/llm/"
     put(P + "language_model.embed_tokens.weight", get(llm + "embedder/input_embedding"))
     for sfx, gcfg, dst, ada in (("", cfg.llm, P + "language_model.", False), ("_1", cfg.expert, E, cfg.pi05)):
-        q = get(llm + f"layers/attn/q_einsum{sfx}/w")
-        kv = get(llm + f"layers/attn/kv_einsum{sfx}/w")
-        o = get(llm + f"layers/attn/attn_vec_einsum{sfx}/w")
-        gate = get(llm + f"layers/mlp{sfx}/gating_einsum")
-        lin = get(llm + f"layers/mlp{sfx}/linear")
+        d = gcfg.depth
+        q = get(llm + f"layers/attn/q_einsum{sfx}/w", d, 4)
+        kv = get(llm + f"layers/attn/kv_einsum{sfx}/w", d, 5)
+        o = get(llm + f"layers/attn/attn_vec_einsum{sfx}/w", d, 4)
+        gate = get(llm + f"layers/mlp{sfx}/gating_einsum", d, 4)
+        lin = get(llm + f"layers/mlp{sfx}/linear", d, 3)
         norms = {}
         for jn, hf in (("pre_attention_norm", "input_layernorm"), ("pre_ffw_norm", "post_attention_layernorm")):
             if ada:
-                norms[hf] = (get(llm + f"layers/{jn}{sfx}/Dense_0/kernel"), get(llm + f"layers/{jn}{sfx}/Dense_0/bias"))
+                norms[hf] = (get(llm + f"layers/{jn}{sfx}/Dense_0/kernel", d, 3), get(llm + f"layers/{jn}{sfx}/Dense_0/bias", d, 2))
             else:
-                norms[hf] = (get(llm + f"layers/{jn}{sfx}/scale"), None)
+                norms[hf] = (get(llm + f"layers/{jn}{sfx}/scale", d, 2), None)
         for i in range(gcfg.depth):
             pre = dst + f"layers.{i}."
             put(pre + "self_attn.q_proj.weight", q, lambda a: a[i].transpose(1, 0, 2).reshape(a.shape[2], -1).T)
@@ -194,13 +226,28 @@ def jax_to_torch(flat: Dict[str, np.ndarray], cfg: ModelConfig) -> Dict[str, np.
         put(f"{t}.weight", get(f"{t}/kernel"), lambda a: a.T)
         put(f"{t}.bias", get(f"{t}/bias"))
     unexpected = sorted(set(src) - used)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"JAX params do not match a {cfg.model_type} model (expected paths of openpi's param tree)",
-            missing=missing,
-            unexpected=[f"{k} {list(src[k].shape)}" for k in unexpected],
-        )
+    if missing or unexpected or mismatched:
+        message = f"JAX params do not match a {cfg.model_type} model (expected paths of openpi's param tree)"
+        depths = {"PaliGemma/img/Transformer/encoderblock": vc.depth, "PaliGemma/llm/layers": cfg.llm.depth}
+        for root, by_n in sorted(counts.items()):
+            want = depths.get(root, cfg.llm.depth)
+            if set(by_n) != {want}:
+                message += f"\n  layer counts under {root}: " + ", ".join(f"{n} ({len(p)} arrays)" for n, p in sorted(by_n.items())) + f"; the model has {want}"
+        if any("lora" in k.rsplit("/", 1)[-1] for k in unexpected):
+            message += "\n  (LoRA leaves: `export` merges them into the base weights; see openpi_edge_export.lora)"
+        raise CheckpointError(message, missing=list(dict.fromkeys(missing)), unexpected=[f"{k} {list(src[k].shape)}" for k in unexpected], mismatched=mismatched)
     return out
+
+
+def _ranges(idx: Iterable[int]) -> str:
+    """[2, 3, 4, 7] -> '2-4, 7'."""
+    runs: List[List[int]] = []
+    for i in idx:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def torch_to_jax(sd: Dict[str, np.ndarray], cfg: ModelConfig) -> Dict[str, np.ndarray]:
@@ -279,11 +326,29 @@ def load_state(model: torch.nn.Module, tensors: Dict[str, np.ndarray], source: s
         if k in tensors and tuple(tensors[k].shape) != tuple(own[k].shape)
     )
     if missing or unexpected or mismatched:
-        raise CheckpointError(f"{source}: weights do not match the model", missing, unexpected, mismatched)
+        message = f"{source}: weights do not match the model"
+        for root, (have, want) in sorted(_layer_counts(tensors, own).items()):
+            if have != want:
+                message += f"\n  {root}: {have} layers in the checkpoint, the model has {want}"
+        raise CheckpointError(message, missing, unexpected, mismatched)
     with torch.no_grad():
         for k, p in own.items():
             p.copy_(torch.from_numpy(np.asarray(tensors[k], dtype=np.float32)))
     return ignored
+
+
+def _layer_counts(tensors: Dict[str, np.ndarray], own: Dict[str, torch.Tensor]) -> Dict[str, Tuple[int, int]]:
+    """'<prefix>layers' -> (layers in the checkpoint, layers in the model), by the `.layers.<i>.` key names."""
+    def count(keys: Iterable[str]) -> Dict[str, int]:
+        n: Dict[str, int] = {}
+        for k in keys:
+            m = re.match(r"^(.*\.layers)\.(\d+)\.", k)
+            if m:
+                n[m.group(1)] = max(n.get(m.group(1), 0), int(m.group(2)) + 1)
+        return n
+
+    have, want = count(tensors), count(own)
+    return {r: (have.get(r, 0), want.get(r, 0)) for r in set(have) | set(want)}
 
 
 def load_pytorch_checkpoint(model: torch.nn.Module, ckpt_dir: str) -> List[str]:

@@ -162,3 +162,22 @@ def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "openpi_edge_export", "export", "--help"], capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert r.returncode == 0 and "--config-module" in r.stdout
+
+
+def test_robot_none_norm_stats_width_is_checked(tmp_path, tokenizer):
+    """--robot none: the agent's loader refuses state stats narrower than the 32-wide model-layout state, and its
+    unnormalize refuses action stats wider than action_dim; export names the file and both widths."""
+    m = tiny_model(False, vocab=VOCAB)
+    ck, mc = _write_ckpt(tmp_path, m, "jax-npz")
+    ns = tmp_path / "assets" / "trossen" / "norm_stats.json"  # ALOHA's: 14 wide
+    args = ["export", "--config", "x", "--checkpoint", str(ck), "--out", str(tmp_path / "b"), "--tokenizer", tokenizer,
+            "--robot", "none", "--model-config", str(mc)]
+    with pytest.raises(ValueError, match=rf"{ns}: norm_stats.state has 14 values, robot 'none' passes a 32-wide state"):
+        cli.main(args)
+    wide = {k: {"mean": [0.0] * 40, "std": [1.0] * 40} for k in ("state", "actions")}
+    ns.write_text(json.dumps({"norm_stats": wide}))
+    with pytest.raises(ValueError, match=r"norm_stats.actions has 40 values, the model's action_dim is 32"):
+        cli.main(args)
+    ns.write_text(json.dumps({"norm_stats": {k: {"mean": [0.1] * 32, "std": [2.0] * 32} for k in ("state", "actions")}}))
+    assert cli.main(args) == 0
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["robot"]["kind"] == "none"

@@ -114,3 +114,36 @@ def test_not_a_checkpoint(tmp_path):
         W.detect_format(str(tmp_path))
     with pytest.raises(W.CheckpointError, match="no such checkpoint"):
         W.detect_format(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("layers", [1, 3], ids=["fewer", "more"])
+def test_layer_count_mismatch_is_reported_by_name(layers):
+    """A JAX tree with another depth than the model's is a CheckpointError naming the arrays and the counts
+    (fewer layers used to be an IndexError, more were silently dropped)."""
+    m = tiny_model(False)
+    tree = W.torch_to_jax(_sd(m), m.cfg)
+    bad = {}
+    for k, v in tree.items():
+        if k.startswith("PaliGemma/llm/layers/"):
+            v = v[:layers] if layers < len(v) else np.concatenate([v, v[-1:]])
+        bad[k] = v
+    with pytest.raises(W.CheckpointError) as e:
+        W.jax_to_torch(bad, m.cfg)
+    msg = str(e.value)
+    which = "layer 1 missing" if layers == 1 else "layer 2 unexpected"
+    q = "PaliGemma/llm/layers/attn/q_einsum/w"
+    assert f"{q} [{layers}, 4, 64, 16]: {layers} layers, the model has 2 ({which})" in msg
+    assert f"PaliGemma/llm/layers/mlp_1/linear [{layers}, 64, 32]: {layers} layers, the model has 2 ({which})" in msg
+    assert f"layer counts under PaliGemma/llm/layers: {layers} (14 arrays); the model has 2" in msg
+    assert len(e.value.mismatched) == 14 and not e.value.missing and not e.value.unexpected
+    # a stacked array without its layer axis is named too (no numpy error from the per-layer slicing)
+    bad = dict(tree)
+    bad["PaliGemma/img/Transformer/encoderblock/LayerNorm_0/scale"] = tree["PaliGemma/img/Transformer/encoderblock/LayerNorm_0/scale"][0]
+    with pytest.raises(W.CheckpointError, match=r"encoderblock/LayerNorm_0/scale \[32\]: 1 axes, expected 2 \(layer axis first\)"):
+        W.jax_to_torch(bad, m.cfg)
+    # the PyTorch layout names the layers by key already; the message adds the counts
+    sd = _sd(m)
+    pre = W.E + "layers."
+    sd.update({k.replace(pre + "1.", pre + "2."): v for k, v in sd.items() if k.startswith(pre + "1.")})
+    with pytest.raises(W.CheckpointError, match=r"(?s)gemma_expert.model.layers: 3 layers in the checkpoint, the model has 2.*unexpected.*layers\.2\."):
+        W.load_state(tiny_model(False), sd, "ckpt")
