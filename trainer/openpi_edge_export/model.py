@@ -4,6 +4,15 @@ Math follows openpi's JAX model (`pi0.py`, `gemma.py`, `siglip.py`); module attr
 of openpi's PyTorch checkpoints (`model.safetensors`), so `state_dict()` keys are those keys.
 Everything runs in float32. Export rules kept throughout: no boolean CumSum (masks are cast to int64 first), no
 complex numbers (rotate-half RoPE with sin/cos), a finite mask value, no SDPA, no nn.RMSNorm.
+
+Precision islands (openpi `gemma.py` / `pi0.py`): RoPE (angles, sin/cos and the rotation), the time embedding,
+RMSNorm (variance, normalisation, scale/shift) and the attention logits' mask + softmax are computed in float32 and
+cast back, whatever the compute dtype (the parameters' dtype). In a float32 model the casts are no-ops (bit-identical
+results; they appear as float->float Cast nodes in the graph), in a bfloat16 model they are openpi's mixed precision
+(`precision_report.py`), and `fp16.py` reads them back from the float32 graph: `to_fp32(x)` of a compute-dtype tensor
+enters an island, `to_compute(x, dtype)` of an island tensor leaves it. So: never write a cast that would be a no-op
+in a reduced-precision model (no `to_fp32` of an island value, no `to_compute` of a compute value), and take graph
+float inputs (float32 at the graph boundary) into the compute dtype explicitly, or use them as island inputs (`time`).
 """
 
 from __future__ import annotations
@@ -24,6 +33,17 @@ RMS_EPS = 1e-6
 LN_EPS = 1e-6
 
 
+def to_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Enters a float32 island. copy=True: the tracer then records a Cast whose output only the island uses (a
+    same-dtype `.float()` returns x itself, and every later use of x would read the Cast's output)."""
+    return x.to(torch.float32, copy=True)
+
+
+def to_compute(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Leaves a float32 island (or takes a float32 graph input) into the compute dtype; copy=True as in to_fp32."""
+    return x.to(dtype, copy=True)
+
+
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     # Written out (not F.gelu(approximate=...)) so torch 1.13 and every exporter produce the same ops.
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
@@ -38,8 +58,10 @@ def posemb_sincos(t: torch.Tensor, dim: int, min_period: float = 4e-3, max_perio
     fraction = np.linspace(0.0, 1.0, dim // 2, dtype=np.float64)
     period = min_period * (max_period / min_period) ** fraction
     scale = torch.from_numpy((1.0 / period * 2.0 * math.pi).astype(np.float32)).to(t.device)
-    x = t.to(torch.float32)[:, None] * scale[None, :]
-    return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)
+    if t.dtype != torch.float32:  # Python-level: a float32 `t` is used as it is (an island input, no Cast node)
+        t = t.to(torch.float32)
+    x = t[:, None] * scale[None, :]
+    return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)  # float32; callers cast to their compute dtype
 
 
 def make_attn_mask(input_mask: torch.Tensor, ar_mask: torch.Tensor) -> torch.Tensor:
@@ -60,18 +82,22 @@ def positions_from_mask(input_mask: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, positions: torch.Tensor, max_wavelength: float = 10_000.0) -> torch.Tensor:
-    """Rotate-half RoPE. x [B, T, H, D], positions int [B, T]."""
+    """Rotate-half RoPE. x [B, T, H, D], positions int [B, T]. Angles, sin/cos and the rotation in float32 (an island,
+    like openpi's `_apply_rope`: positions up to ~1000 times frequencies need float32), the result in x's dtype."""
+    dtype = x.dtype
     d = int(x.shape[-1])  # a Python int, so the frequency table is a constant (no Range op)
     freq_exponents = (2.0 / d) * np.arange(d // 2, dtype=np.float32)
     timescale = torch.from_numpy((max_wavelength**freq_exponents).astype(np.float32)).to(x.device)
     radians = positions.to(torch.float32)[..., None] / timescale  # [B, T, D/2]
     radians = radians[:, :, None, :]
     sin, cos = torch.sin(radians), torch.cos(radians)
+    x = to_fp32(x)
     x1, x2 = x[..., : d // 2], x[..., d // 2 :]
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    return to_compute(torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1), dtype)
 
 
 def rms_normalize(x: torch.Tensor) -> torch.Tensor:
+    """x * rsqrt(mean(x^2) + eps) for a float32 x (callers enter the island: x*x overflows fp16 above 256)."""
     var = torch.mean(x * x, dim=-1, keepdim=True)
     return x * torch.rsqrt(var + RMS_EPS)
 
@@ -88,14 +114,16 @@ class RMSNorm(nn.Module):
             self.dense = nn.Linear(cond_dim, 3 * dim)
 
     def forward(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        normed = rms_normalize(x)
+        # An island (openpi's RMSNorm): variance, normalisation and scale/shift in float32, the result in x's dtype.
+        dtype = x.dtype
+        normed = rms_normalize(to_fp32(x))
         if self.cond_dim is None:
-            return normed * (1.0 + self.weight), None
+            return to_compute(normed * (1.0 + to_fp32(self.weight)), dtype), None
         if cond is None:
             raise ValueError("adaRMS norm needs a condition")
-        mod = self.dense(cond)[:, None, :]  # [B, 1, 3*dim]
+        mod = self.dense(cond)[:, None, :]  # [B, 1, 3*dim], compute dtype
         scale, shift, gate = torch.chunk(mod, 3, dim=-1)
-        return normed * (1.0 + scale) + shift, gate
+        return to_compute(normed * (1.0 + to_fp32(scale)) + to_fp32(shift), dtype), gate
 
 
 def gated_residual(x: torch.Tensor, y: torch.Tensor, gate: Optional[torch.Tensor]) -> torch.Tensor:
@@ -277,10 +305,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     g = n // kh
     s = k.shape[2]
     qg = q.reshape(b, t, kh, g, d).permute(0, 2, 3, 1, 4).reshape(b, kh, g * t, d)
-    logits = torch.matmul(qg, k.transpose(2, 3)).reshape(b, kh, g, t, s)
-    big_neg = torch.full((), MASK_VALUE, dtype=logits.dtype)
+    # Logits, mask and softmax in float32 (an island, like openpi), the probabilities back in v's dtype.
+    logits = to_fp32(torch.matmul(qg, k.transpose(2, 3)).reshape(b, kh, g, t, s))
+    big_neg = torch.full((), MASK_VALUE, dtype=torch.float32)
     logits = torch.where(mask[:, None, None, :, :], logits, big_neg)
-    probs = torch.softmax(logits, dim=-1).reshape(b, kh, g * t, s)
+    probs = to_compute(torch.softmax(logits, dim=-1), v.dtype).reshape(b, kh, g * t, s)
     out = torch.matmul(probs, v).reshape(b, kh, g, t, d).permute(0, 3, 1, 2, 4)
     return out.reshape(b, t, n * d)
 
@@ -362,7 +391,8 @@ class Pi0Model(nn.Module):
         return self.paligemma_with_expert.gemma_expert.model
 
     def embed_images(self, image_u8_nhwc: torch.Tensor) -> torch.Tensor:
-        x = image_u8_nhwc.to(torch.float32) / 255.0 * 2.0 - 1.0
+        dtype = self._pg.vision_tower.vision_model.embeddings.patch_embedding.weight.dtype
+        x = to_compute(image_u8_nhwc.to(torch.float32) / 255.0 * 2.0 - 1.0, dtype)
         x = x.permute(0, 3, 1, 2)
         feats = self._pg.vision_tower.vision_model(x)
         return self._pg.multi_modal_projector.linear(feats)
@@ -408,8 +438,9 @@ class Pi0Model(nn.Module):
         self, state: Optional[torch.Tensor], x_t: torch.Tensor, time: torch.Tensor
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         ew = self.cfg.expert.width
-        action_tokens = self.action_in_proj(x_t)
-        temb = posemb_sincos(time, ew)
+        dtype = next(self.action_in_proj.parameters()).dtype  # compute dtype; x_t and state arrive in float32
+        action_tokens = self.action_in_proj(to_compute(x_t, dtype))
+        temb = to_compute(posemb_sincos(time, ew), dtype)  # computed in float32 from the float32 time
         if self.cfg.pi05:
             c = F.silu(self.time_mlp_in(temb))
             c = F.silu(self.time_mlp_out(c))
@@ -419,7 +450,7 @@ class Pi0Model(nn.Module):
         h = self.cfg.action_horizon
         tt = temb[:, None, :].expand(-1, h, -1)
         at = self.action_time_mlp_out(F.silu(self.action_time_mlp_in(torch.cat([action_tokens, tt], dim=-1))))
-        st = self.state_proj(state)[:, None, :]
+        st = self.state_proj(to_compute(state, dtype))[:, None, :]
         return torch.cat([st, at], dim=1), None
 
     def denoise_step(
@@ -431,8 +462,9 @@ class Pi0Model(nn.Module):
         kv_values: torch.Tensor,
         prefix_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """One evaluation of the velocity field v(x_t, t) given the prefix KV cache."""
+        """One evaluation of the velocity field v(x_t, t) given the prefix KV cache (float32 at the graph boundary)."""
         suffix, cond = self.embed_suffix(state, x_t, time)
+        kv_keys, kv_values = to_compute(kv_keys, suffix.dtype), to_compute(kv_values, suffix.dtype)
         b, s, _ = suffix.shape
         suffix_mask = torch.ones(b, s, dtype=torch.bool, device=suffix.device)
         suffix_att = make_attn_mask(suffix_mask, self.suffix_ar_mask().to(suffix.device))
