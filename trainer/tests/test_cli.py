@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,18 +14,11 @@ from openpi_edge_export import cli
 from openpi_edge_export import weights as W
 from openpi_edge_export.bundle import decode_array
 from openpi_edge_export.config import IMAGE_SLOTS
-from openpi_edge_export.demo import aloha_norm_stats, train_tokenizer
+from openpi_edge_export.demo import aloha_norm_stats
 
 from helpers import PREFIX_INPUTS, ort_sample, tiny_model
 
 VOCAB = 400
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    p = str(tmp_path_factory.mktemp("tok") / "tok.model")
-    train_tokenizer(p)
-    return p
 
 
 def _write_ckpt(root, m, fmt):
@@ -90,64 +82,25 @@ def test_export_errors_name_the_problem(tmp_path, tokenizer):
         cli.main(args)
 
 
-FAKE_OPENPI = {
-    "openpi/__init__.py": "",
-    "openpi/training/__init__.py": "",
-    "openpi/training/config.py": '''
-        import dataclasses, difflib
-        @dataclasses.dataclass(frozen=True)
-        class Pi0Config:
-            action_dim: int = 32
-            action_horizon: int = 50
-            max_token_len: int = 48
-            pi05: bool = False
-            discrete_state_input: bool = False
-            paligemma_variant: str = "gemma_2b"
-            action_expert_variant: str = "gemma_300m"
-        @dataclasses.dataclass(frozen=True)
-        class AssetsConfig:
-            asset_id: str = None
-        @dataclasses.dataclass(frozen=True)
-        class LeRobotAlohaDataConfig:
-            repo_id: str = "x"
-            default_prompt: str = None
-            adapt_to_pi: bool = True
-            use_delta_joint_actions: bool = True
-            assets: AssetsConfig = AssetsConfig()
-        @dataclasses.dataclass(frozen=True)
-        class TrainConfig:
-            name: str
-            model: object
-            data: object
-            policy_metadata: dict = None
-        _CONFIGS = [TrainConfig("pi0_aloha", Pi0Config(), LeRobotAlohaDataConfig(assets=AssetsConfig("trossen")),
-                                {"reset_pose": [0, -1.5, 1.5, 0, 0, 0]})]
-        _CONFIGS_DICT = {c.name: c for c in _CONFIGS}
-        def get_config(name):
-            if name not in _CONFIGS_DICT:
-                raise ValueError(f"Config '{name}' not found. Did you mean {difflib.get_close_matches(name, _CONFIGS_DICT)}?")
-            return _CONFIGS_DICT[name]
-    ''',
-    # a training extension in the style of openpi_ext/train.py: merges extra TrainConfigs into openpi's list
+REGISTRY = """
+_CONFIGS = [TrainConfig("pi0_aloha", Pi0Config(), LeRobotAlohaDataConfig(repo_id="x", assets=AssetsConfig(asset_id="trossen")),
+                        {"reset_pose": [0, -1.5, 1.5, 0, 0, 0]})]
+"""
+# a training extension in the style of openpi_ext/train.py: merges extra TrainConfigs into openpi's list
+EXTENSION = {
     "openpi_ext/__init__.py": "",
     "openpi_ext/train.py": '''
         from openpi.training import config as _config
         EXTRA = [_config.TrainConfig("pi05_aloha_cups", _config.Pi0Config(pi05=True, max_token_len=200, discrete_state_input=True,
                  action_horizon=25), _config.LeRobotAlohaDataConfig(default_prompt="stack the cups", use_delta_joint_actions=False,
-                 assets=_config.AssetsConfig("trossen")))]
+                 assets=_config.AssetsConfig(asset_id="trossen")))]
         _config._CONFIGS.extend(EXTRA)
     ''',
 }
 
 
-def test_openpi_registry_with_training_extension(tmp_path, monkeypatch):
-    for rel, src in FAKE_OPENPI.items():
-        p = tmp_path / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(src))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for mod in [k for k in sys.modules if k.startswith(("openpi", "openpi_ext"))]:
-        monkeypatch.delitem(sys.modules, mod)
+def test_openpi_registry_with_training_extension(fake_openpi_package):
+    fake_openpi_package(REGISTRY, EXTENSION)
     d = cli.describe_train_config(cli.resolve_openpi_config("pi0_aloha", []))
     assert d["model"].model_type == "pi0" and d["model"].max_token_len == 48 and d["asset_id"] == "trossen"
     assert d["robot"] == "aloha" and d["metadata"] == {"reset_pose": [0, -1.5, 1.5, 0, 0, 0]}

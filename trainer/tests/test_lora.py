@@ -6,8 +6,6 @@ here by hand): attention `x·w + s·(x·a)·b`, feed-forward `x·w + (x·a)·b` 
 
 import copy
 import json
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ from openpi_edge_export import lora as L
 from openpi_edge_export import weights as W
 from openpi_edge_export.bundle import decode_array
 from openpi_edge_export.config import IMAGE_SLOTS
-from openpi_edge_export.demo import aloha_norm_stats, train_tokenizer
+from openpi_edge_export.demo import aloha_norm_stats
 from openpi_edge_export.model import Pi0Model
 
 from helpers import PREFIX_INPUTS, ort_sample, random_inputs, tiny_model
@@ -155,13 +153,6 @@ def test_merged_weights_equal_lora_model_and_ffn_is_unscaled(pi05):
     assert _maxdiff(got, _sample(m, m.cfg)) > 1e-2  # and the LoRA terms matter at all
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    p = str(tmp_path_factory.mktemp("tok") / "tok.model")
-    train_tokenizer(p)
-    return p
-
-
 def _write(root, m, tree):
     ck = root / "ckpt"
     ck.mkdir()
@@ -255,8 +246,7 @@ def test_flags_over_openpi_config_field_by_field():
     assert L.scaling_value(16.0, 16, False) == 1.0 and L.scaling_value(8.0, 16, True) == 2.0
 
 
-FAKE_OPENPI = {
-    "openpi/__init__.py": "",
+GEMMA = {
     "openpi/models/__init__.py": "",
     "openpi/models/gemma.py": '''
         import dataclasses
@@ -275,56 +265,15 @@ FAKE_OPENPI = {
                 return Config({"attn": LoRAConfig(4, 6.0, rslora=True), "ffn": LoRAConfig(4, 6.0, rslora=True)})
             return Config({})
     ''',
-    "openpi/training/__init__.py": "",
-    "openpi/training/config.py": '''
-        import dataclasses
-        @dataclasses.dataclass(frozen=True)
-        class Pi0Config:
-            action_dim: int = 32
-            action_horizon: int = 50
-            max_token_len: int = 48
-            pi05: bool = False
-            paligemma_variant: str = "gemma_2b_lora"
-            action_expert_variant: str = "gemma_300m_lora"
-        @dataclasses.dataclass(frozen=True)
-        class AssetsConfig:
-            asset_id: str = None
-        @dataclasses.dataclass(frozen=True)
-        class LeRobotAlohaDataConfig:
-            repo_id: str = "x"
-            default_prompt: str = None
-            assets: AssetsConfig = AssetsConfig("trossen")
-        @dataclasses.dataclass(frozen=True)
-        class TrainConfig:
-            name: str
-            model: object
-            data: object
-        _CONFIGS = [TrainConfig("pi0_aloha_lora", Pi0Config(), LeRobotAlohaDataConfig())]
-        def get_config(name):
-            for c in _CONFIGS:
-                if c.name == name:
-                    return c
-            raise ValueError(f"Config '{name}' not found")
-    ''',
 }
+REGISTRY = """
+_CONFIGS = [TrainConfig("pi0_aloha_lora", Pi0Config(paligemma_variant="gemma_2b_lora", action_expert_variant="gemma_300m_lora"),
+                        LeRobotAlohaDataConfig(repo_id="x", assets=AssetsConfig(asset_id="trossen")))]
+"""
 
 
-@pytest.fixture
-def fake_openpi(tmp_path, monkeypatch):
-    root = tmp_path / "fake"
-    for rel, src in FAKE_OPENPI.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(src))
-    monkeypatch.syspath_prepend(str(root))
-    for mod in [k for k in sys.modules if k == "openpi" or k.startswith("openpi.")]:
-        monkeypatch.delitem(sys.modules, mod)
-    yield
-    for mod in [k for k in sys.modules if k == "openpi" or k.startswith("openpi.")]:
-        del sys.modules[mod]
-
-
-def test_scaling_from_openpi_config(tmp_path, tokenizer, capsys, fake_openpi):
+def test_scaling_from_openpi_config(tmp_path, tokenizer, capsys, fake_openpi_package):
+    fake_openpi_package(REGISTRY, GEMMA)
     m = tiny_model(False, vocab=VOCAB)
     tree = lora_tree(m, seed=31)
     ck, mc = _write(tmp_path, m, tree)

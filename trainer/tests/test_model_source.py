@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import textwrap
 from typing import Any, List
 
 import numpy as np
@@ -18,72 +16,27 @@ import pytest
 from openpi_edge_export import cli
 from openpi_edge_export import model_source as MS
 from openpi_edge_export import weights as W
-from openpi_edge_export.demo import aloha_norm_stats, train_tokenizer
+from openpi_edge_export.demo import aloha_norm_stats
 
 from helpers import tiny_model
 
-REGISTRY = {
-    "openpi/__init__.py": "",
-    "openpi/training/__init__.py": "",
-    "openpi/training/config.py": '''
-        import dataclasses, difflib
-        @dataclasses.dataclass(frozen=True)
-        class Pi0Config:
-            action_dim: int = 32
-            action_horizon: int = 50
-            max_token_len: int = 48
-            pi05: bool = False
-            discrete_state_input: bool = False
-            paligemma_variant: str = "gemma_2b"
-            action_expert_variant: str = "gemma_300m"
-        @dataclasses.dataclass(frozen=True)
-        class AssetsConfig:
-            assets_dir: str = None
-            asset_id: str = None
-        @dataclasses.dataclass(frozen=True)
-        class LeRobotAlohaDataConfig:
-            repo_id: str = None
-            default_prompt: str = None
-            adapt_to_pi: bool = True
-            use_delta_joint_actions: bool = True
-            assets: AssetsConfig = AssetsConfig()
-        @dataclasses.dataclass(frozen=True)
-        class FakeDataConfig:
-            repo_id: str = "fake"
-        @dataclasses.dataclass(frozen=True)
-        class TrainConfig:
-            name: str
-            model: object
-            data: object
-            policy_metadata: dict = None
-        _CONFIGS = [
-            TrainConfig("pi0_aloha_towel", Pi0Config(), LeRobotAlohaDataConfig(repo_id="physical-intelligence/aloha_towel",
-                        assets=AssetsConfig(asset_id="trossen"))),
-            TrainConfig("pi0_aloha_own", Pi0Config(), LeRobotAlohaDataConfig(repo_id="me/aloha_socks")),
-            TrainConfig("debug", Pi0Config(paligemma_variant="dummy", action_expert_variant="dummy"), FakeDataConfig()),
-        ]
-        _CONFIGS_DICT = {c.name: c for c in _CONFIGS}
-        def get_config(name):
-            if name not in _CONFIGS_DICT:
-                raise ValueError(f"Config '{name}' not found. Did you mean {difflib.get_close_matches(name, _CONFIGS_DICT)}?")
-            return _CONFIGS_DICT[name]
-    ''',
+REGISTRY = """
+_CONFIGS = [
+    TrainConfig("pi0_aloha_towel", Pi0Config(), LeRobotAlohaDataConfig(repo_id="physical-intelligence/aloha_towel",
+                assets=AssetsConfig(asset_id="trossen"))),
+    TrainConfig("pi0_aloha_own", Pi0Config(), LeRobotAlohaDataConfig(repo_id="me/aloha_socks")),
+    TrainConfig("debug", Pi0Config(paligemma_variant="dummy", action_expert_variant="dummy"), FakeDataConfig()),
+]
+"""
+BROKEN_EXTENSION = {
     "openpi_ext/__init__.py": "",
-    "openpi_ext/broken.py": '''
-        import openpi_does_not_have_this_module  # noqa
-    ''',
+    "openpi_ext/broken.py": "import openpi_does_not_have_this_module  # noqa\n",
 }
 
 
 @pytest.fixture
-def openpi(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    for rel, src in REGISTRY.items():
-        p = tmp_path / "site" / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(src))
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    for mod in [k for k in sys.modules if k.startswith(("openpi", "openpi_ext"))]:
-        monkeypatch.delitem(sys.modules, mod)
+def openpi(fake_openpi_package):  # type: ignore[no-untyped-def]
+    fake_openpi_package(REGISTRY, BROKEN_EXTENSION)
     import openpi.training.config as oc  # type: ignore
 
     return oc
@@ -160,7 +113,7 @@ def test_openpi_asset_id_rule(openpi) -> None:  # type: ignore[no-untyped-def]
     assert ids == {"pi0_aloha_towel": "trossen", "pi0_aloha_own": "me/aloha_socks", "debug": None}
 
 
-def test_debug_config_exports_without_asset_id(openpi, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_debug_config_exports_without_asset_id(openpi, tmp_path, tokenizer) -> None:  # type: ignore[no-untyped-def]
     m = tiny_model(False, vocab=400)
     ck = tmp_path / "ckpt"
     ck.mkdir()
@@ -170,10 +123,8 @@ def test_debug_config_exports_without_asset_id(openpi, tmp_path) -> None:  # typ
     (ck / "assets" / "my_stats" / "norm_stats.json").write_text(json.dumps({"norm_stats": aloha_norm_stats()}))
     mc = tmp_path / "mc.json"
     mc.write_text(json.dumps(m.cfg.to_json()))
-    tok = str(tmp_path / "tok.model")
-    train_tokenizer(tok)
     out = tmp_path / "bundle"
-    rc = cli.main(["export", "--config", "debug", "--checkpoint", str(ck / "params.npz"), "--out", str(out), "--tokenizer", tok,
+    rc = cli.main(["export", "--config", "debug", "--checkpoint", str(ck / "params.npz"), "--out", str(out), "--tokenizer", tokenizer,
                    "--robot", "aloha", "--model-config", str(mc), "--no-golden"])
     assert rc == 0
     man = json.loads((out / "manifest.json").read_text())
