@@ -325,7 +325,9 @@ def cmd_full_size(args: argparse.Namespace) -> int:
 
     log = _Progress()
     torch.set_grad_enabled(False)
-    if "BLAS_INFO=generic" in torch.__config__.show() and not os.environ.get("LD_LIBRARY_PATH"):
+    # Debian's torch is built against the generic libblas.so.3, which the alternatives system may point at OpenBLAS
+    blas = os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu")
+    if "BLAS_INFO=generic" in torch.__config__.show() and not os.environ.get("LD_LIBRARY_PATH") and "openblas" not in blas:
         log("note: torch uses the generic BLAS (Debian default): tracing runs the model once, which takes ~40 min at "
             "~3 GFLOP/s; see docs/full-size-export.md for running it over OpenBLAS")
     cfg = full_config(pi05=args.model_type == "pi05")
