@@ -75,7 +75,7 @@ export interface McapRecorderOptions {
   jpegQuality?: number;
   /** MCAP chunk size (bytes): the most a killed process loses. Default 64 KiB (~1 s at the ALOHA defaults). */
   chunkBytes?: number;
-  /** Frame sets (one per inference) in the worker's hands before new ones are dropped. Default 2. */
+  /** Frame sets (one per inference) in the worker's hands before new ones are dropped. Default 2 (8 with `dataset`). */
   maxPendingFrameSets?: number;
   /** Ticks in the worker's hands before new ones are dropped. Default 5000 (100 s at 50 Hz). */
   maxPendingTicks?: number;
@@ -182,7 +182,8 @@ export class McapRecorder {
     this.#dim = options.joints.length;
     this.#doneFlag = doneFlag;
     this.#now = options.now ?? (() => performance.now());
-    this.#maxFrameSets = options.maxPendingFrameSets ?? 2;
+    // With a dataset the worker's queue also holds its rows (frame conversion, pipe backpressure): allow more sets
+    this.#maxFrameSets = options.maxPendingFrameSets ?? (options.dataset === undefined ? 2 : 8);
     this.#maxTicks = options.maxPendingTicks ?? 5000;
     this.#exitWaitMs = options.exitWaitMs ?? 3000;
     this.#batchTicks = Math.max(1, Math.floor(options.ticksPerMessage ?? 10));
