@@ -37,6 +37,7 @@ import {
   buildFeatures,
   type CameraShape,
   CODEBASE_VERSION,
+  columnStats,
   type DatasetInfo,
   dataPath,
   EPISODES_PATH,
@@ -49,7 +50,6 @@ import {
   INFO_PATH,
   STATE_KEY,
   TASKS_PATH,
-  VectorStats,
   videoKey,
   videoPath,
 } from './lerobot-format.js';
@@ -213,8 +213,6 @@ export function repairDataset(root: string): string[] {
 class OpenEpisode {
   readonly state: number[] = [];
   readonly action: number[] = [];
-  readonly stateStats: VectorStats;
-  readonly actionStats: VectorStats;
   readonly imageStats = new Map<string, ImageStats>();
   readonly encoders = new Map<string, Mp4Encoder>();
   frames = 0;
@@ -222,11 +220,7 @@ class OpenEpisode {
   constructor(
     readonly index: number,
     readonly dir: string,
-    dim: number,
-  ) {
-    this.stateStats = new VectorStats(dim);
-    this.actionStats = new VectorStats(dim);
-  }
+  ) {}
 }
 
 export class LeRobotDatasetWriter {
@@ -345,7 +339,7 @@ export class LeRobotDatasetWriter {
     const dir = join(this.root, STAGING, `episode_${index}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const ep = new OpenEpisode(index, dir, this.#options.joints.length);
+    const ep = new OpenEpisode(index, dir);
     for (const c of this.#options.cameras) {
       const s = this.#shapes.get(c) as CameraShape;
       ep.encoders.set(
@@ -399,8 +393,6 @@ export class LeRobotDatasetWriter {
       ep.state.push(state[i] as number);
       ep.action.push(action[i] as number);
     }
-    ep.stateStats.add(Float32Array.from(state));
-    ep.actionStats.add(Float32Array.from(action));
     for (const c of this.#options.cameras) {
       const im = images[c] as RowImage;
       const s = this.#shapes?.get(c) as CameraShape;
@@ -477,14 +469,11 @@ export class LeRobotDatasetWriter {
     writeFileSync(stagedParquet, parquetBytes);
     syncFile(stagedParquet);
     // Stats as lerobot's compute_episode_stats writes them (vector features over axis 0; images per channel).
-    const scalar = (values: ArrayLike<number>): FeatureStats => {
-      const s = new VectorStats(1);
-      for (let i = 0; i < values.length; i++) s.add([values[i] as number]);
-      return s.toJSON();
-    };
+    // (over the float32 values the parquet holds)
+    const scalar = (values: ArrayLike<number>): FeatureStats => columnStats(values, 1);
     const stats: Record<string, FeatureStats> = {
-      [STATE_KEY]: ep.stateStats.toJSON(),
-      [ACTION_KEY]: ep.actionStats.toJSON(),
+      [STATE_KEY]: columnStats(table.state, dim),
+      [ACTION_KEY]: columnStats(table.action, dim),
     };
     for (const c of opts.cameras) stats[videoKey(c)] = (ep.imageStats.get(c) as ImageStats).toJSON();
     stats.timestamp = scalar(timestamp);

@@ -213,11 +213,12 @@ export class VectorStats {
     return this.#n;
   }
 
-  add(v: ArrayLike<number>): void {
+  /** Adds the vector `v[offset .. offset + dim)`. */
+  add(v: ArrayLike<number>, offset = 0): void {
     this.#n += 1;
     const n = this.#n;
     for (let i = 0; i < this.dim; i++) {
-      const x = v[i] as number;
+      const x = v[offset + i] as number;
       if (x < (this.#min[i] as number)) this.#min[i] = x;
       if (x > (this.#max[i] as number)) this.#max[i] = x;
       const d = x - (this.#mean[i] as number);
@@ -237,6 +238,13 @@ export class VectorStats {
       count: [this.#n],
     };
   }
+}
+
+/** Stats of a column of `values.length / dim` rows of `dim` values each (row-major). */
+export function columnStats(values: ArrayLike<number>, dim: number): FeatureStats {
+  const s = new VectorStats(dim);
+  for (let o = 0; o + dim <= values.length; o += dim) s.add(values, o);
+  return s.toJSON();
 }
 
 /**
