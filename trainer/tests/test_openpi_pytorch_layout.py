@@ -8,8 +8,9 @@ independent peer, run in .venv-lerobot by tests/hf_reference.py:
 - a checkpoint made of HF's weights loads through our loader (`weights.load_state`), and our SigLIP tower then
   computes what HF's `SiglipVisionModel` computes on the same images.
 
-Not verifiable here: the adaRMS norm names/shapes of pi05 (openpi patches transformers for them; checked against
-openpi-compat.md §5.5 facts only) and the Gemma stacks' numerics (openpi replaces HF's attention forward with its own
+Not verifiable here: the adaRMS norm names/shapes of pi05 (openpi patches transformers for them: checked only
+against the names openpi's JAX-to-PyTorch converter writes, `…_layernorm.dense.{weight,bias}` and
+`model.norm.dense.{weight,bias}`, a Linear(width -> 3·width)) and the Gemma stacks' numerics (openpi replaces HF's attention forward with its own
 joint-attention code, so HF's GemmaModel forward is not openpi's).
 """
 

@@ -75,7 +75,8 @@ export function checkHorizon(actionHorizon: number, where: string): void {
 }
 
 /**
- * Wraps a policy to return its action chunk one row at a time (openpi semantics, see openpi-compat §2.3).
+ * Wraps a policy to return its action chunk one row at a time (openpi_client's ActionChunkBroker semantics: the
+ * next chunk is requested once `actionHorizon` rows of the previous one are used).
  * The first axis of every array in the result is the chunk's time axis; `actionHorizon` is how many rows are
  * executed before the next inference (the execution horizon, not the model's). Calls must not overlap.
  * Unlike openpi, a result with an array shorter than `actionHorizon` (or 0-d) fails at inference time with
