@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/python-env.sh
 bash scripts/trainer-env.sh
 bash scripts/lerobot-env.sh
+bash scripts/sim-env.sh
 pnpm run lint
 pnpm run typecheck
 pnpm run test:ts
