@@ -53,7 +53,9 @@ def make_golden(
     default_prompt: Optional[str],
     seed: int,
     num_steps: int = 10,
+    rtc: bool = False,
 ) -> Dict[str, Any]:
+    """The golden file (docs/bundle-format.md); with rtc, also its `rtc` section (rtc_export.rtc_golden)."""
     cfg = model.cfg
     inputs, raw_state, text = T.model_inputs(
         robot_kind,
@@ -90,7 +92,15 @@ def make_golden(
             raw["prompt"] = obs["prompt"]
     else:  # flat layouts (LIBERO, DROID, UR5): every key as given, so the golden replays through the same adapter
         raw = {k: v if isinstance(v, str) else encode_array(np.asarray(v)) for k, v in obs.items()}
+    extra: Dict[str, Any] = {}
+    if rtc:
+        from .rtc_export import rtc_golden
+
+        extra["rtc"] = rtc_golden(
+            model, (kk, vv, pm), None if cfg.pi05 else st, noise, valid_dims=int(final.shape[1]), seed=seed, num_steps=num_steps
+        )
     return {
+        **extra,
         "format": GOLDEN_FORMAT,
         "num_steps": num_steps,
         "raw_observation": raw,
@@ -119,6 +129,7 @@ def write_bundle(
     seed: int,
     num_steps: int = 10,
     fp16: bool = False,
+    rtc_guidance: bool = True,
     log: Callable[[str], None] = print,
 ) -> Dict[str, Any]:
     """Exports everything into out_dir (created; existing bundle files are overwritten). Returns the manifest."""
@@ -133,11 +144,15 @@ def write_bundle(
             raise ValueError(f"norm stats lack {key!r} (keys: {sorted(norm_stats)})")
         if mode == "quantile" and (norm_stats[key].get("q01") is None or norm_stats[key].get("q99") is None):
             raise ValueError(f"quantile normalization (pi05) needs q01/q99 for {key!r}")
-    graphs = export_model(model, out_dir, log=log)
+    graphs = export_model(model, out_dir, rtc_guidance=rtc_guidance, log=log)
     if fp16:
         from .fp16 import convert_file_to_fp16
 
         for name, g in graphs.items():
+            if name == "guidance":
+                # The fp16 pass needs model.py's explicit island casts; make_fx drops the ones that are no-ops in
+                # the float32 trace, so the VJP graph stays float32 (docs/rtc.md).
+                continue
             log(f"converting {name} graph to fp16 ...")
             g["external_data"] = convert_file_to_fp16(os.path.join(out_dir, g["file"]))
             g["precision"] = "float16"
@@ -164,6 +179,7 @@ def write_bundle(
             default_prompt=default_prompt,
             seed=seed,
             num_steps=num_steps,
+            rtc=rtc_guidance,
         )
         if fp16:
             gd["tolerance"] = {"model_atol": 5e-2, "actions_atol": 5e-2}

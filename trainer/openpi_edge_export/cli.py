@@ -303,6 +303,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_steps=args.num_steps,
         fp16=args.fp16,
+        rtc_guidance=not args.no_rtc_guidance,
         log=log,
     )
     return 0
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--num-steps", type=int, default=10, help="default Euler steps recorded in the manifest (10)")
     e.add_argument("--fp16", action="store_true", help="convert both graphs to fp16 internally (I/O stays float32)")
     e.add_argument("--no-golden", action="store_true", help="skip golden.json")
+    e.add_argument("--no-rtc-guidance", action="store_true", help="skip guidance.onnx (real-time chunking's VJP graph, rtc_export.py); the agent then offers only --rtc inpaint")
     e.add_argument("--seed", type=int, default=0, help="seed of the golden observation and noise (0)")
     e.add_argument("--lora-alpha", action="append", default=[], metavar="[STACK=]ALPHA", help="LoRA checkpoints: attention alpha (scaling alpha/rank), every stack or llm=/expert=; repeatable (default: openpi's LoRAConfig, else alpha = rank, scaling 1)")
     e.add_argument("--lora-rank", action="append", default=[], metavar="[STACK=]RANK", help="LoRA rank the scaling divides by, checked against the leaf shapes (default: from the leaves)")

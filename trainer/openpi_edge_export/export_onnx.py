@@ -114,11 +114,13 @@ def export_graph(
     *,
     verbose: bool = False,
     after_trace: Optional[Callable[[], None]] = None,
+    inputs: Optional[Sequence[torch.Tensor]] = None,
 ) -> Optional[str]:
     """Exports one graph to out_path. Returns the external data file name (relative) or None.
     after_trace (default None) runs once torch has written the graph, before its data is rewritten into one file
-    (the lean exporter frees the weights there)."""
-    inputs = example_inputs(cfg, spec["inputs"])
+    (the lean exporter frees the weights there). inputs (default: example_inputs of the spec) are the trace's."""
+    if inputs is None:
+        inputs = example_inputs(cfg, spec["inputs"])
     in_names = [io["name"] for io in spec["inputs"]]
     out_names = [io["name"] for io in spec["outputs"]]
     dyn = {}
@@ -201,8 +203,9 @@ def consolidate_external_data(src: str, src_dir: str, out_path: str, data_name: 
         f.write(m.SerializeToString())
 
 
-def export_model(model: Pi0Model, out_dir: str, *, log=print) -> Dict[str, Dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Writes prefix.onnx and denoise.onnx into out_dir; returns the manifest's `graphs` entry."""
+def export_model(model: Pi0Model, out_dir: str, *, rtc_guidance: bool = True, log=print) -> Dict[str, Dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Writes prefix.onnx and denoise.onnx (and, with rtc_guidance, default True, guidance.onnx: rtc_export.py)
+    into out_dir; returns the manifest's `graphs` entry."""
     cfg = model.cfg
     spec = io_spec(cfg)
     model.eval()
@@ -222,4 +225,8 @@ def export_model(model: Pi0Model, out_dir: str, *, log=print) -> Dict[str, Dict[
             "inputs": spec[name]["inputs"],
             "outputs": spec[name]["outputs"],
         }
+    if rtc_guidance:
+        from .rtc_export import GUIDANCE_GRAPH, export_guidance
+
+        graphs[GUIDANCE_GRAPH] = export_guidance(model, out_dir, log=log)
     return graphs

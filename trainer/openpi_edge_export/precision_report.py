@@ -171,7 +171,7 @@ def measure(
         t0 = time.perf_counter()
         d32 = os.path.join(root, "fp32")
         os.makedirs(d32, exist_ok=True)
-        export_model(model, d32, log=lambda s: None)
+        export_model(model, d32, rtc_guidance=False, log=lambda s: None)
         times["export_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref_onnx = run_onnx(d32, feeds, cfg.pi05, num_steps, threads)
