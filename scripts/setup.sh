@@ -14,10 +14,13 @@ if command -v apt-get >/dev/null; then
   # cmake + build-essential: rclnodejs's addon and the message packages of scripts/ros2-env.sh / ros2-msgs.sh;
   # iproute2 + util-linux: the private network namespace of the real-DDS tests (scripts/ros2-netns.sh).
   # chromium: the browser client test (test/browser/, headless through playwright-core, which downloads nothing).
+  # libegl1 + libgl1-mesa-dri + libopengl0: headless MuJoCo rendering (MUJOCO_GL=egl on Mesa's llvmpipe) for .venv-sim.
+  # patchelf: scripts/ort-gpu.sh sets RUNPATH $ORIGIN on onnxruntime's GPU provider libraries.
   $SUDO apt-get install -y -qq --no-install-recommends \
     socat ffmpeg python3-venv \
     python3-torch python3-onnx python3-numpy python3-sentencepiece sentencepiece python3-pytest \
-    libopenblas0-pthread cmake build-essential iproute2 util-linux chromium >/dev/null
+    libopenblas0-pthread cmake build-essential iproute2 util-linux chromium \
+    libegl1 libgl1-mesa-dri libopengl0 patchelf >/dev/null
 fi
 command -v pnpm >/dev/null || npm install -g pnpm@12.21.0
 if [ "${CI:-}" = "true" ]; then pnpm install --frozen-lockfile; else pnpm install; fi
