@@ -61,7 +61,11 @@ def test_graph_io_names_and_opset(exported):
         assert cumsums
         for n in cumsums:  # no boolean CumSum (unsupported by ORT/TensorRT)
             assert types[n.input[0]] == onnx.TensorProto.INT64
-        assert g.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+        first = g.graph.input[0].type.tensor_type.shape.dim[0]
+        if name == "guidance":  # real-time chunking's VJP graph is traced at batch 1 (rtc_export.py)
+            assert first.dim_value == 1
+        else:
+            assert first.dim_param == "batch"
     assert ("state" in [i["name"] for i in graphs["denoise"]["inputs"]]) == (not m.cfg.pi05)
 
 

@@ -9,6 +9,7 @@ import { checkChunk, checkHorizon, sliceChunk } from './action-chunk-broker.js';
 import { type Clock, realClock } from './clock.js';
 import { OpenpiEdgeError } from './errors.js';
 import type { BasePolicy, Obs } from './policy.js';
+import { RTC_OBS_KEY, type RtcRequestMode, rtcEntry } from './rtc-request.js';
 
 export interface AsyncActionChunkBrokerOptions {
   /** Rows of each chunk that are executed (integer >= 1); every array in a result needs at least this many rows. */
@@ -31,12 +32,22 @@ export interface AsyncActionChunkBrokerOptions {
   minRowsBeforeRequest?: number;
   /** Called synchronously for every broker event (request, chunk, stall, drop, error, discard); must not throw. */
   onEvent?: (event: AsyncBrokerEvent) => void;
+  /**
+   * Real-time chunking (docs/rtc.md): every background request carries the executing chunk's rows from the
+   * request's moment on and the expected delay in steps (`ceil(expectedLatency / stepPeriodMs)`) under the `rtc`
+   * key, so a policy that supports it continues that chunk instead of starting afresh. `true` lets the policy pick
+   * the mode. Default false (requests are plain openpi observations).
+   */
+  rtc?: boolean | { mode?: RtcRequestMode };
 }
 
 /** Everything the broker reports. Times are readings of the broker's clock (ms). */
 export type AsyncBrokerEvent =
-  /** A background request started with the observation of this step. */
-  | { type: 'request'; at: number; remainingRows: number; expectedLatencyMs: number }
+  /**
+   * A background request started with the observation of this step; `rtcDelay`: the delay (steps) it told the
+   * policy, when real-time chunking is on.
+   */
+  | { type: 'request'; at: number; remainingRows: number; expectedLatencyMs: number; rtcDelay?: number }
   /** A chunk came into use; `skippedRows` rows at its start were dropped because their time had passed. */
   | { type: 'chunk'; at: number; latencyMs: number; startRow: number; skippedRows: number; blocking: boolean }
   /**
@@ -159,6 +170,7 @@ export class AsyncActionChunkBroker implements BasePolicy, AsyncBrokerEventSourc
   readonly #alpha: number;
   readonly #margin: number;
   readonly #minRows: number;
+  readonly #rtc: { mode?: RtcRequestMode } | null;
   readonly #listeners = new Set<(event: AsyncBrokerEvent) => void>();
 
   #generation = 0;
@@ -218,6 +230,8 @@ export class AsyncActionChunkBroker implements BasePolicy, AsyncBrokerEventSourc
     this.#minRows = options.minRowsBeforeRequest ?? 1;
     positive('minRowsBeforeRequest', this.#minRows, true);
     if (options.onEvent) this.#listeners.add(options.onEvent);
+    this.#rtc =
+      options.rtc === true ? {} : options.rtc === false || options.rtc === undefined ? null : options.rtc;
   }
 
   addListener(listener: (event: AsyncBrokerEvent) => void): () => void {
@@ -398,10 +412,25 @@ export class AsyncActionChunkBroker implements BasePolicy, AsyncBrokerEventSourc
     const req: Request = { generation: this.#generation, at: this.#clock.now() };
     this.#request = req;
     this.#stats.requests += 1;
-    this.#emit({ type: 'request', at: req.at, remainingRows, expectedLatencyMs });
+    let request = obs;
+    let rtcDelay: number | undefined;
+    if (this.#rtc !== null) {
+      // The row served on this step (cursor - 1) is the new chunk's row 0: both belong to this moment.
+      const fromRow = Math.max(0, chunk.cursor - 1);
+      const entry = rtcEntry(chunk.results, fromRow, expectedLatencyMs / this.#period, this.#rtc.mode);
+      rtcDelay = entry.delay as number;
+      request = { ...obs, [RTC_OBS_KEY]: entry };
+    }
+    this.#emit({
+      type: 'request',
+      at: req.at,
+      remainingRows,
+      expectedLatencyMs,
+      ...(rtcDelay === undefined ? {} : { rtcDelay }),
+    });
     // The previous inner call has settled: requests start only when none is pending, and reset() makes the next
     // infer() wait for #innerIdle before the blocking call.
-    const call = this.#policy.infer(obs);
+    const call = this.#policy.infer(request);
     this.#innerIdle = call.then(
       () => {},
       () => {},

@@ -49,6 +49,7 @@ export {
 } from './ndarray.js';
 // Policies
 export type { BasePolicy, ClosablePolicy, Obs } from './policy.js';
+export { RTC_OBS_KEY, type RtcRequestMode, rtcEntry } from './rtc-request.js';
 export { buildUri } from './uri.js';
 export {
   type ConnectionState,

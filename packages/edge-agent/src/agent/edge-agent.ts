@@ -195,6 +195,13 @@ async function loadPolicy(
     ...(m.ortPath === undefined ? {} : { ortModulePath: m.ortPath }),
     ...(m.numSteps === undefined ? {} : { numSteps: m.numSteps }),
     ...(m.seed === undefined ? {} : { seed: m.seed }),
+    // The guidance graph costs about the denoise graph's memory: load it only when it is used.
+    loadGuidance: config.rtc.mode === 'guidance',
+    ...(config.rtc.mode === 'off'
+      ? {}
+      : {
+          rtc: { mode: config.rtc.mode, schedule: config.rtc.schedule, maxGuidance: config.rtc.maxGuidance },
+        }),
     onProviderWarning: (message) => warn(`warning: ${message}`),
     onEvent: (e) => {
       if (e.type === 'restarted') warn(`warning: policy worker restarted (${e.restarts} so far)`);
@@ -461,6 +468,7 @@ export class EdgeAgent {
             control_hz: String(config.controlHz),
             action_horizon: String(config.actionHorizon),
             broker: config.broker,
+            rtc: config.rtc.mode,
             ...(config.prompt === undefined ? {} : { prompt: config.prompt }),
           },
           warn,
@@ -501,6 +509,7 @@ export class EdgeAgent {
               controlHz: config.controlHz,
               clock,
               onEvent: (e) => monitor.brokerEvent(e),
+              ...(config.rtc.mode === 'off' ? {} : { rtc: { mode: config.rtc.mode } }),
             });
       const agent = new GuardedAgent(broker, {
         timeoutMs: config.policyTimeoutMs,

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { OpenpiEdgeError } from '@openpi-edge/client';
 import { type ProviderConfig, parseProviderList } from '../model/execution-providers.js';
 import { ORT_PATH_ENV } from '../model/ort-binding.js';
+import { RTC_SCHEDULES, type RtcSchedule } from '../model/rtc.js';
 import { formatRecorderStats } from '../server/policy-recorder.js';
 import { serveBundle } from '../server/serve-bundle.js';
 import { numberFlag } from './flags.js';
@@ -47,6 +48,10 @@ Serves a model bundle over openpi's websocket protocol (openpi clients work unch
                           else the npm onnxruntime-node, CPU only)
   --num-steps <n>         Euler steps per chunk (default: the manifest's)
   --seed <n>              noise seed (default random)
+  --rtc <mode>            requests carrying an 'rtc' entry (real-time chunking, docs/rtc.md): auto (default:
+                          guidance when the bundle has the graph, else inpaint) | guidance | inpaint | off (ignore)
+  --rtc-schedule <s>      soft mask over the overlap: exp (default) | linear | ones | zeros
+  --rtc-max-guidance <b>  cap on the guidance weight (default 5)
   --api-key <key>         require 'Authorization: Api-Key <key>' (default none, like openpi)
   --no-warmup             skip the warm-up chunk
   --hang-timeout-ms <n>   a chunk not computed within this time restarts the policy worker (default 30000)
@@ -104,6 +109,9 @@ export const serveCommand: CliCommand = {
           'ort-path': { type: 'string' },
           'num-steps': { type: 'string' },
           seed: { type: 'string' },
+          rtc: { type: 'string' },
+          'rtc-schedule': { type: 'string' },
+          'rtc-max-guidance': { type: 'string' },
           'api-key': { type: 'string' },
           'allow-unauthenticated': { type: 'boolean' },
           'max-message-mb': { type: 'string' },
@@ -168,6 +176,25 @@ export const serveCommand: CliCommand = {
     if (values.record !== undefined && values.record.trim() === '') {
       throw new OpenpiEdgeError('BAD_ARGUMENT', '--record needs a directory', { option: 'record' });
     }
+    const rtcMode = values.rtc ?? 'auto';
+    if (!['auto', 'off', 'guidance', 'inpaint'].includes(rtcMode)) {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        `--rtc must be auto, off, guidance or inpaint, got '${rtcMode}'`,
+        {
+          option: 'rtc',
+        },
+      );
+    }
+    const rtcSchedule = values['rtc-schedule'] ?? 'exp';
+    if (!(RTC_SCHEDULES as readonly string[]).includes(rtcSchedule)) {
+      throw new OpenpiEdgeError(
+        'BAD_ARGUMENT',
+        `--rtc-schedule must be one of ${RTC_SCHEDULES.join(', ')}, got '${rtcSchedule}'`,
+        { option: 'rtc-schedule' },
+      );
+    }
+    const rtcMaxGuidance = numberFlag('rtc-max-guidance', values['rtc-max-guidance'], { min: 0 });
     const serving = await serveBundle({
       bundle: values.bundle ?? DEFAULT_BUNDLE,
       host,
@@ -176,6 +203,12 @@ export const serveCommand: CliCommand = {
       ...(values['ort-path'] === undefined ? {} : { ortModulePath: values['ort-path'] }),
       ...(numSteps === undefined ? {} : { numSteps }),
       ...(seed === undefined ? {} : { seed }),
+      loadGuidance: rtcMode === 'auto' || rtcMode === 'guidance',
+      rtc: {
+        ...(rtcMode === 'auto' ? {} : { mode: rtcMode as 'off' | 'guidance' | 'inpaint' }),
+        schedule: rtcSchedule as RtcSchedule,
+        ...(rtcMaxGuidance === undefined ? {} : { maxGuidance: rtcMaxGuidance }),
+      },
       ...(values['no-warmup'] === true ? { warmup: false } : {}),
       ...(hangTimeoutMs === undefined ? {} : { hangTimeoutMs }),
       ...(values.record === undefined ? {} : { record: values.record }),

@@ -65,6 +65,10 @@ loop
   --hz <n>                  control rate in Hz (default 50)
   --horizon <n>             execution horizon: chunk rows executed per inference (default 25)
   --broker <b>              async | sync (default async: infers in the background, never blocks the loop)
+  --rtc <mode>              real-time chunking: off (default) | guidance (the bundle's VJP graph) | inpaint
+                            (no VJP, any bundle); each chunk continues the executing one (docs/rtc.md)
+  --rtc-schedule <s>        soft mask over the overlap: exp (default) | linear | ones | zeros
+  --rtc-max-guidance <b>    cap on the guidance weight (default 5)
   --episodes <n>            episodes (default 1)
   --max-steps <n>           steps per episode, 0 = until Ctrl-C (default 500 = 10 s at 50 Hz)
   --policy-timeout <ms>     longest a tick waits for the policy before holding (default 1000)
@@ -114,6 +118,9 @@ function parse(argv: string[], plugin: AnyPlugin) {
       hz: { type: 'string' },
       horizon: { type: 'string' },
       broker: { type: 'string' },
+      rtc: { type: 'string' },
+      'rtc-schedule': { type: 'string' },
+      'rtc-max-guidance': { type: 'string' },
       episodes: { type: 'string' },
       'max-steps': { type: 'string' },
       'policy-timeout': { type: 'string' },
@@ -182,6 +189,11 @@ export function flagsToConfig(v: Flags, plugin: AnyPlugin = findRobot(v.robot ??
     controlHz: numberFlag('hz', v.hz, { min: 0, exclusive: true }),
     actionHorizon: numberFlag('horizon', v.horizon, { min: 1, integer: true }),
     broker: v.broker,
+    rtc: drop({
+      mode: v.rtc,
+      schedule: v['rtc-schedule'],
+      maxGuidance: numberFlag('rtc-max-guidance', v['rtc-max-guidance'], { min: 0 }),
+    }),
     episodes: numberFlag('episodes', v.episodes, { min: 1, integer: true }),
     maxSteps: numberFlag('max-steps', v['max-steps'], { min: 0, integer: true }),
     policyTimeoutMs: numberFlag('policy-timeout', v['policy-timeout'], { min: 1, integer: true }),

@@ -25,6 +25,7 @@ export const AGENT_DEFAULTS = {
   controlHz: 50,
   actionHorizon: 25,
   broker: 'async',
+  rtc: { mode: 'off', schedule: 'exp', maxGuidance: 5 },
   episodes: 1,
   maxSteps: 500,
   policyTimeoutMs: 1_000,
@@ -126,6 +127,18 @@ export function resolveConfig(
       ? undefined
       : { ...defined(f.statusPage), ...defined(c.statusPage) };
   const ros2 = { ...AGENT_DEFAULTS.ros2, ...defined(f.ros2), ...defined(c.ros2) };
+  const rtcMode = c.rtc?.mode ?? f.rtc?.mode ?? AGENT_DEFAULTS.rtc.mode;
+  if (rtcMode !== 'off' && (pick('broker') ?? AGENT_DEFAULTS.broker) === 'sync') {
+    // The sync broker waits for each chunk with the robot still: there is no executing chunk to continue.
+    throw new OpenpiEdgeError(
+      'BAD_ARGUMENT',
+      `real-time chunking (rtc ${rtcMode}) needs the async broker, not sync`,
+      {
+        key: 'rtc.mode',
+        broker: 'sync',
+      },
+    );
+  }
   const model: AgentConfig['model'] =
     remote?.url !== undefined
       ? {
@@ -153,6 +166,11 @@ export function resolveConfig(
     controlHz: pick('controlHz') ?? AGENT_DEFAULTS.controlHz,
     actionHorizon: pick('actionHorizon') ?? AGENT_DEFAULTS.actionHorizon,
     broker: pick('broker') ?? AGENT_DEFAULTS.broker,
+    rtc: {
+      mode: rtcMode,
+      schedule: c.rtc?.schedule ?? f.rtc?.schedule ?? AGENT_DEFAULTS.rtc.schedule,
+      maxGuidance: c.rtc?.maxGuidance ?? f.rtc?.maxGuidance ?? AGENT_DEFAULTS.rtc.maxGuidance,
+    },
     episodes: pick('episodes') ?? AGENT_DEFAULTS.episodes,
     maxSteps: pick('maxSteps') ?? AGENT_DEFAULTS.maxSteps,
     policyTimeoutMs: pick('policyTimeoutMs') ?? AGENT_DEFAULTS.policyTimeoutMs,

@@ -3,6 +3,7 @@
  * flags (flags win) over the defaults below. Every key, its default and unit: docs/agent.md "Config file".
  */
 import { z } from 'zod';
+import type { RtcSchedule } from '../model/rtc.js';
 import { SafetyOverridesSchema } from '../safety/config.js';
 
 const positiveInt = z.number().int().positive();
@@ -83,6 +84,19 @@ const COMMON_SHAPE = {
   actionHorizon: positiveInt.optional(),
   /** `async`: fetch the next chunk while the current one executes; `sync`: openpi's blocking broker. Default `async`. */
   broker: z.enum(['async', 'sync']).optional(),
+  /**
+   * Real-time chunking (docs/rtc.md; needs the async broker): `mode` `guidance` (the bundle's VJP graph),
+   * `inpaint` (training-free, any bundle) or `off` (default); the soft mask's `schedule` (default `exp`) and β
+   * `maxGuidance` (default 5).
+   */
+  rtc: z
+    .object({
+      mode: z.enum(['off', 'guidance', 'inpaint']).optional(),
+      schedule: z.enum(['exp', 'linear', 'ones', 'zeros']).optional(),
+      maxGuidance: z.number().nonnegative().max(1000).optional(),
+    })
+    .strict()
+    .optional(),
   /** Episodes to run. Default 1. */
   episodes: positiveInt.optional(),
   /** Control steps per episode; 0 = unbounded (until Ctrl-C). Default 500 (10 s at 50 Hz). */
@@ -170,6 +184,7 @@ export type AgentConfigFile = {
   controlHz?: number;
   actionHorizon?: number;
   broker?: 'async' | 'sync';
+  rtc?: { mode?: 'off' | 'guidance' | 'inpaint'; schedule?: RtcSchedule; maxGuidance?: number };
   episodes?: number;
   maxSteps?: number;
   policyTimeoutMs?: number;
@@ -222,6 +237,12 @@ export interface AgentConfig {
   readonly controlHz: number;
   readonly actionHorizon: number;
   readonly broker: 'async' | 'sync';
+  /** Real-time chunking; `mode: 'off'` = plain chunks. */
+  readonly rtc: {
+    readonly mode: 'off' | 'guidance' | 'inpaint';
+    readonly schedule: RtcSchedule;
+    readonly maxGuidance: number;
+  };
   readonly episodes: number;
   readonly maxSteps: number;
   readonly policyTimeoutMs: number;

@@ -17,7 +17,8 @@ export interface Bundle {
   readonly dir: string;
   readonly manifest: Manifest;
   /** Absolute graph paths. */
-  readonly graphPaths: { readonly prefix: string; readonly denoise: string };
+  /** Absolute graph files; `guidance` only when the manifest lists one. */
+  readonly graphPaths: { readonly prefix: string; readonly denoise: string; readonly guidance?: string };
   readonly normStats: NormStats;
   readonly tokenizer: PromptTokenizer;
   /** Absolute path of `golden.json`, when the manifest names one and it exists. */
@@ -91,12 +92,16 @@ function robotDims(m: Manifest): { state: number; actions: number } | null {
 export async function loadBundle(dir: string, options: LoadBundleOptions = {}): Promise<Bundle> {
   const abs = resolve(dir);
   const manifest = await readManifest(abs);
+  const guidance = manifest.graphs.guidance;
   const graphPaths = {
     prefix: await mustExist(abs, manifest.graphs.prefix.file, 'graphs.prefix.file'),
     denoise: await mustExist(abs, manifest.graphs.denoise.file, 'graphs.denoise.file'),
+    ...(guidance === undefined
+      ? {}
+      : { guidance: await mustExist(abs, guidance.file, 'graphs.guidance.file') }),
   };
-  for (const g of ['prefix', 'denoise'] as const) {
-    const ext = manifest.graphs[g].external_data;
+  for (const g of ['prefix', 'denoise', 'guidance'] as const) {
+    const ext = manifest.graphs[g]?.external_data;
     if (ext != null) await mustExist(abs, ext, `graphs.${g}.external_data`);
   }
 

@@ -27,6 +27,21 @@ const goldenSchema = z.object({
   model_actions: arraySchema,
   actions: arraySchema,
   tolerance: z.object({ model_atol: z.number().positive(), actions_atol: z.number().positive() }),
+  /** Real-time chunking references by PyTorch autograd (trainer/openpi_edge_export/rtc_export.py `rtc_golden`). */
+  rtc: z
+    .object({
+      delay: z.number().int().nonnegative(),
+      overlap: z.number().int().nonnegative(),
+      schedule: z.enum(['exp', 'linear', 'ones', 'zeros']),
+      max_guidance: z.number().nonnegative(),
+      valid_dims: z.number().int().positive(),
+      prev_chunk: arraySchema,
+      guide_weights: arraySchema,
+      guidance_first: arraySchema,
+      guided_model_actions: arraySchema,
+      inpainted_model_actions: arraySchema,
+    })
+    .optional(),
 });
 
 /** A parsed golden file: arrays as NDArrays, the raw observation as an openpi observation value tree. */
@@ -40,6 +55,24 @@ export interface Golden {
   modelActions: NDArray<'float32'>;
   actions: NDArray<'float64'>;
   tolerance: { modelAtol: number; actionsAtol: number };
+  /** Real-time chunking references (null in golden files written before them). */
+  rtc: GoldenRtc | null;
+}
+
+/** The golden file's `rtc` section: a previous chunk, its weights, and the autograd reference outputs. */
+export interface GoldenRtc {
+  delay: number;
+  overlap: number;
+  schedule: 'exp' | 'linear' | 'ones' | 'zeros';
+  maxGuidance: number;
+  validDims: number;
+  /** `[1, H, action_dim]`, normalized model space. */
+  prevChunk: NDArray<'float32'>;
+  guideWeights: NDArray<'float32'>;
+  /** g at t = 1 with x_t = the golden noise. */
+  guidanceFirst: NDArray<'float32'>;
+  guidedModelActions: NDArray<'float32'>;
+  inpaintedModelActions: NDArray<'float32'>;
 }
 
 function toArray(j: GoldenArrayJson, field: string): NDArray {
@@ -128,6 +161,27 @@ export async function readGolden(path: string): Promise<Golden> {
     modelActions: toArray(g.model_actions, 'model_actions') as NDArray<'float32'>,
     actions: toArray(g.actions, 'actions') as NDArray<'float64'>,
     tolerance: { modelAtol: g.tolerance.model_atol, actionsAtol: g.tolerance.actions_atol },
+    rtc:
+      g.rtc === undefined
+        ? null
+        : {
+            delay: g.rtc.delay,
+            overlap: g.rtc.overlap,
+            schedule: g.rtc.schedule,
+            maxGuidance: g.rtc.max_guidance,
+            validDims: g.rtc.valid_dims,
+            prevChunk: toArray(g.rtc.prev_chunk, 'rtc.prev_chunk') as NDArray<'float32'>,
+            guideWeights: toArray(g.rtc.guide_weights, 'rtc.guide_weights') as NDArray<'float32'>,
+            guidanceFirst: toArray(g.rtc.guidance_first, 'rtc.guidance_first') as NDArray<'float32'>,
+            guidedModelActions: toArray(
+              g.rtc.guided_model_actions,
+              'rtc.guided_model_actions',
+            ) as NDArray<'float32'>,
+            inpaintedModelActions: toArray(
+              g.rtc.inpainted_model_actions,
+              'rtc.inpainted_model_actions',
+            ) as NDArray<'float32'>,
+          },
   };
 }
 

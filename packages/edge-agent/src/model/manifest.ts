@@ -42,7 +42,12 @@ export const ManifestSchema = z.object({
     dtype: z.literal('uint8'),
     layout: z.literal('NHWC'),
   }),
-  graphs: z.object({ prefix: GraphSpecSchema, denoise: GraphSpecSchema }),
+  graphs: z.object({
+    prefix: GraphSpecSchema,
+    denoise: GraphSpecSchema,
+    /** Real-time chunking's VJP graph (trainer/openpi_edge_export/rtc_export.py); optional, batch 1. */
+    guidance: GraphSpecSchema.optional(),
+  }),
   kv_cache: z.object({
     num_layers: positiveInt,
     num_kv_heads: positiveInt,
@@ -72,7 +77,7 @@ export const ManifestSchema = z.object({
 export type TensorSpec = z.infer<typeof TensorSpecSchema>;
 export type GraphSpec = z.infer<typeof GraphSpecSchema>;
 export type Manifest = z.infer<typeof ManifestSchema>;
-/** `"prefix"` or `"denoise"`. */
+/** `"prefix"`, `"denoise"` or `"guidance"`. */
 export type GraphName = keyof Manifest['graphs'];
 
 /** `a.b[2].c` from a zod issue path. */
@@ -142,6 +147,29 @@ export function expectedGraphIO(
       ],
       outputs: [{ name: 'v_t', dtype: 'float32', shape: chunk }],
     },
+    guidance: guidanceIO(m, kv),
+  };
+}
+
+/** The guidance graph's I/O: the denoise graph's at batch 1, plus the previous chunk and its weights. */
+function guidanceIO(m: Manifest, kv: readonly TensorSpec[]): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  const one = (t: TensorSpec): TensorSpec => ({ ...t, shape: t.shape.map((d) => (d === 'batch' ? 1 : d)) });
+  const chunk: TensorSpec['shape'] = [1, m.action_horizon, m.action_dim];
+  return {
+    inputs: [
+      { name: 'x_t', dtype: 'float32', shape: chunk },
+      { name: 'time', dtype: 'float32', shape: [1] },
+      ...(m.state_input === 'token'
+        ? [{ name: 'state', dtype: 'float32', shape: [1, m.action_dim] } satisfies TensorSpec]
+        : []),
+      ...kv.map(one),
+      { name: 'prev_chunk', dtype: 'float32', shape: chunk },
+      { name: 'guide_weights', dtype: 'float32', shape: chunk },
+    ],
+    outputs: [
+      { name: 'v_t', dtype: 'float32', shape: chunk },
+      { name: 'guidance', dtype: 'float32', shape: chunk },
+    ],
   };
 }
 
@@ -219,8 +247,10 @@ function checkConsistency(m: Manifest, file: string): void {
     );
   }
   const io = expectedGraphIO(m);
-  for (const g of ['prefix', 'denoise'] as const) {
-    compareIO(m.graphs[g].inputs, io[g].inputs, `graphs.${g}.inputs`, file);
-    compareIO(m.graphs[g].outputs, io[g].outputs, `graphs.${g}.outputs`, file);
+  for (const g of ['prefix', 'denoise', 'guidance'] as const) {
+    const spec = m.graphs[g];
+    if (spec === undefined) continue;
+    compareIO(spec.inputs, io[g].inputs, `graphs.${g}.inputs`, file);
+    compareIO(spec.outputs, io[g].outputs, `graphs.${g}.outputs`, file);
   }
 }

@@ -35,6 +35,11 @@ export interface OnnxModelOptions extends LoadBundleOptions, SessionTuning {
   warmup?: boolean;
   /** Receives one warning per provider that failed. Default: `console.warn`. */
   onProviderWarning?: ProviderWarn;
+  /**
+   * Load the bundle's guidance graph (real-time chunking with `mode: 'guidance'`) when it has one. Default true;
+   * false saves its memory (about the denoise graph's) when RTC guidance is not used.
+   */
+  loadGuidance?: boolean;
 }
 
 /** What load chose, for logs and the `serve` banner. */
@@ -82,7 +87,12 @@ export class OnnxModel {
     };
     const loaded: LoadedOrt = await loadOrt(ortOptions);
     const s0 = performance.now();
-    const selection = await createSessionsWithFallback(loaded.ort, bundle.graphPaths, providers, {
+    const { guidance: guidancePath, ...required } = bundle.graphPaths;
+    const paths: Record<string, string> =
+      guidancePath !== undefined && options.loadGuidance !== false
+        ? { ...required, guidance: guidancePath }
+        : required;
+    const selection = await createSessionsWithFallback(loaded.ort, paths, providers, {
       tuning: options,
       ...(options.onProviderWarning === undefined ? {} : { warn: options.onProviderWarning }),
       ...(options.env === undefined ? {} : { env: options.env }),
@@ -91,20 +101,26 @@ export class OnnxModel {
     const io = expectedGraphIO(bundle.manifest);
     let graphs: GraphSession[];
     try {
-      graphs = (['prefix', 'denoise'] as const).map(
-        (g) => new GraphSession(g, bundle.graphPaths[g], selection.sessions[g], io[g]),
-      );
+      graphs = (['prefix', 'denoise', 'guidance'] as const)
+        .filter((g) => paths[g] !== undefined)
+        .map((g) => {
+          const session = selection.sessions[g];
+          const file = paths[g];
+          if (session === undefined || file === undefined) throw new Error(`no session for graph ${g}`);
+          return new GraphSession(g, file, session, io[g]);
+        });
     } catch (e) {
       await Promise.all(Object.values(selection.sessions).map((s) => s.release()));
       throw e;
     }
-    const [prefix, denoise] = graphs as [GraphSession, GraphSession];
+    const [prefix, denoise, guidance] = graphs as [GraphSession, GraphSession, GraphSession | undefined];
     const sampler = new Sampler(
       loaded.ort,
       bundle.manifest,
       prefix,
       denoise,
       options.noise ?? new GaussianRng(options.seed),
+      guidance ?? null,
     );
     const model = new OnnxModel(bundle, sampler, graphs, {
       provider: selection.provider,
@@ -117,6 +133,15 @@ export class OnnxModel {
       const w0 = performance.now();
       const m = bundle.manifest;
       await sampler.sample(zeroInputs(m, 1), { noise: new Float32Array(sampler.chunkSize) });
+      if (sampler.hasGuidance) {
+        // The guidance graph's first run too (its allocations; on TensorRT, its engine build).
+        const zeros = new Float32Array(sampler.chunkSize);
+        await sampler.sample(zeroInputs(m, 1), {
+          noise: zeros,
+          numSteps: 1,
+          rtc: { mode: 'guidance', prevChunk: zeros, weights: zeros, maxGuidance: 0 },
+        });
+      }
       model.report.warmupMs = performance.now() - w0;
     }
     return model;

@@ -7,6 +7,10 @@
  *
  * Buffers (x, t, v, the input tensors and, where the binding allows, the KV outputs) are allocated once per batch
  * size and reused, so a steady-state chunk allocates only what onnxruntime allocates internally.
+ *
+ * With `rtc` (batch 1) the chunk is tied to the previous one (model/rtc.ts): `guidance` runs the bundle's guidance
+ * graph instead of the denoise graph on every step and corrects the velocity, `inpaint` pulls the known rows onto
+ * the previous chunk around each step.
  */
 import { performance } from 'node:perf_hooks';
 import { OpenpiEdgeError } from '@openpi-edge/client';
@@ -15,6 +19,7 @@ import type { GraphSession } from './graph-session.js';
 import type { Manifest } from './manifest.js';
 import type { Ort } from './ort-binding.js';
 import { GaussianRng, type NoiseSource } from './rng.js';
+import { guidanceWeight, type RtcTarget } from './rtc.js';
 
 /** Batched model inputs, row-major with the batch first (the prefix graph's and denoise graph's layouts). */
 export interface BatchInputs {
@@ -42,6 +47,8 @@ export interface SampleOptions {
    * KV cache costs). Results are identical; only time differs. Default false.
    */
   recomputePrefix?: boolean;
+  /** Real-time chunking target (batch 1 only); `guidance` needs a bundle with the guidance graph. */
+  rtc?: RtcTarget;
 }
 
 /** Per-stage wall times of one `sample` call, in ms. */
@@ -74,8 +81,10 @@ export class Sampler {
   private readonly ort: Ort;
   private readonly prefix: GraphSession;
   private readonly denoise: GraphSession;
+  private readonly guidance: GraphSession | null;
   private readonly noise: NoiseSource;
   private readonly buffers = new Map<number, BatchBuffers>();
+  private rtcBuffers: { prev: Tensor; weights: Tensor; g: Tensor; z: Float32Array } | null = null;
 
   constructor(
     ort: Ort,
@@ -83,12 +92,54 @@ export class Sampler {
     prefix: GraphSession,
     denoise: GraphSession,
     noise?: NoiseSource,
+    guidance?: GraphSession | null,
   ) {
     this.ort = ort;
     this.manifest = manifest;
     this.prefix = prefix;
     this.denoise = denoise;
+    this.guidance = guidance ?? null;
     this.noise = noise ?? new GaussianRng();
+  }
+
+  /** Whether `rtc.mode === 'guidance'` is available (the bundle has a guidance graph and it was loaded). */
+  get hasGuidance(): boolean {
+    return this.guidance !== null;
+  }
+
+  private rtcBuffersFor(target: RtcTarget, batch: number) {
+    const { action_horizon: h, action_dim: d } = this.manifest;
+    const n = h * d;
+    const fail = (message: string, context: Record<string, unknown>): never => {
+      throw new OpenpiEdgeError('BAD_ARGUMENT', `real-time chunking: ${message}`, context);
+    };
+    if (batch !== 1) fail(`needs batch 1, got ${batch}`, { batch });
+    if (target.prevChunk.length !== n || target.weights.length !== n) {
+      fail(
+        `previous chunk / weights have ${target.prevChunk.length} / ${target.weights.length} values, expected ${n}`,
+        {
+          expected: n,
+        },
+      );
+    }
+    if (target.mode === 'guidance' && this.guidance === null) {
+      fail(
+        'the bundle has no guidance graph (exported with --no-rtc-guidance, by an older exporter, or not loaded); use mode inpaint',
+        { mode: target.mode },
+      );
+    }
+    if (this.rtcBuffers === null) {
+      this.rtcBuffers = {
+        prev: new this.ort.Tensor('float32', new Float32Array(n), [1, h, d]),
+        weights: new this.ort.Tensor('float32', new Float32Array(n), [1, h, d]),
+        g: new this.ort.Tensor('float32', new Float32Array(n), [1, h, d]),
+        z: new Float32Array(n),
+      };
+    }
+    const b = this.rtcBuffers;
+    (b.prev.data as Float32Array).set(target.prevChunk);
+    (b.weights.data as Float32Array).set(target.weights);
+    return b;
   }
 
   /** Elements of one sample's action chunk (H * action_dim). */
@@ -239,11 +290,25 @@ export class Sampler {
     if (m.state_input === 'token') {
       denoiseFeeds.state = new this.ort.Tensor('float32', inp.state as Float32Array, [B, m.action_dim]);
     }
-    const out = { v_t: buf.vTensor };
+    const out: Record<string, Tensor> = { v_t: buf.vTensor };
     const dt = Math.fround(-1 / numSteps);
     const stop = Math.fround(-dt / 2);
     const x = buf.x;
     const v = buf.v;
+    const rtc = options.rtc;
+    const rb = rtc === undefined ? null : this.rtcBuffersFor(rtc, B);
+    const guided = rtc?.mode === 'guidance';
+    const graph = guided ? (this.guidance as GraphSession) : this.denoise;
+    if (rb !== null) {
+      rb.z.set(x);
+      if (guided) {
+        denoiseFeeds.prev_chunk = rb.prev;
+        denoiseFeeds.guide_weights = rb.weights;
+        out.guidance = rb.g;
+      }
+    }
+    const Y = rb === null ? null : (rb.prev.data as Float32Array);
+    const W = rb === null ? null : (rb.weights.data as Float32Array);
     const stepMs: number[] = [];
     let t = 1;
     let step = 0;
@@ -255,16 +320,51 @@ export class Sampler {
         denoiseFeeds.kv_values = kv.kv_values as Tensor;
         denoiseFeeds.prefix_mask = kv.prefix_mask as Tensor;
       }
+      if (rb !== null && !guided) inpaint(x, rb.z, Y as Float32Array, W as Float32Array, t);
       buf.time.fill(t);
-      const res = await this.denoise.run(denoiseFeeds, out, { step, t });
+      const res = await graph.run(denoiseFeeds, out, { step, t });
       const vt = res.v_t?.data as Float32Array | undefined;
       const src = vt === undefined || vt === v ? v : vt;
-      for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) + Math.fround(dt * (src[i] as number));
+      if (guided && rb !== null) {
+        const gOut = res.guidance?.data as Float32Array | undefined;
+        const g = gOut ?? (rb.g.data as Float32Array);
+        const w = Math.fround(guidanceWeight(t, rtc?.maxGuidance ?? 0));
+        for (let i = 0; i < x.length; i++) {
+          const vg = Math.fround((src[i] as number) - Math.fround(w * (g[i] as number)));
+          x[i] = Math.fround((x[i] as number) + Math.fround(dt * vg));
+        }
+      } else {
+        for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) + Math.fround(dt * (src[i] as number));
+      }
       t = Math.fround(t + dt);
       step++;
       stepMs.push(performance.now() - s0);
     }
+    if (rb !== null && !guided) inpaint(x, rb.z, Y as Float32Array, W as Float32Array, 0);
+    if (guided) {
+      delete denoiseFeeds.prev_chunk;
+      delete denoiseFeeds.guide_weights;
+    }
     const actions = Float32Array.from(x);
     return { actions, timing: { prefixMs: t1 - t0, stepMs, totalMs: performance.now() - t0 } };
+  }
+}
+
+/**
+ * x <- x + W ⊙ (t z + (1-t) Y - x) in float32: the known rows onto the previous chunk noised to time t with the
+ * chunk's initial noise z (t = 0: onto Y itself).
+ */
+function inpaint(x: Float32Array, z: Float32Array, y: Float32Array, w: Float32Array, t: number): void {
+  const a = Math.fround(t);
+  const b = Math.fround(1 - t);
+  for (let i = 0; i < x.length; i++) {
+    const wi = w[i] as number;
+    if (wi === 0) continue;
+    const target = Math.fround(Math.fround(a * (z[i] as number)) + Math.fround(b * (y[i] as number)));
+    // W = 1 (a frozen row) assigns, so the executed rows end exactly on the previous chunk.
+    x[i] =
+      wi === 1
+        ? target
+        : Math.fround((x[i] as number) + Math.fround(wi * Math.fround(target - (x[i] as number))));
   }
 }

@@ -4,7 +4,7 @@
  * All arithmetic is float64, as numpy computes it (`int64 flip mask * state` promotes to float64).
  */
 import { isNDArray, type NDArray, type Value } from '@openpi-edge/client';
-import { sliceActions } from './action-slice.js';
+import { chunkShape, sliceActions } from './action-slice.js';
 import { PUPPET_GRIPPER, VX300S_GRIPPER } from './aloha-gripper.js';
 import { type FloatImagePolicy, parseImage, zerosLike } from './images.js';
 import { badObservation, describeValue, requireVector } from './obs-access.js';
@@ -147,6 +147,25 @@ export function encodeAlohaVector(v: Float64Array, direction: 'to-pi' | 'from-pi
   const grip = direction === 'to-pi' ? gripperToAngular : gripperFromAngular;
   for (const g of ALOHA_GRIPPER_DIMS) out[g] = grip(out[g] as number);
   return out;
+}
+
+/**
+ * The inverse of {@link alohaOutputs} on the rows it returns (openpi's `_encode_actions_inv`, which its training
+ * inputs apply to recorded actions): flip, then grippers through {@link gripperFromAngularInv}. Robot-space
+ * `[n, D]` -> model space `[n, D]` (unnormalized). Real-time chunking uses it to bring the executing chunk back
+ * to the model.
+ */
+export function alohaActionsToModel(actions: ActionChunk, options: AlohaOptions = {}): ActionChunk {
+  const [h, d] = chunkShape(actions, 'alohaActionsToModel');
+  const data = Float64Array.from(actions.data);
+  if (options.adapt_to_pi !== false) {
+    for (let r = 0; r < h; r++) {
+      const row = data.subarray(r * d, (r + 1) * d);
+      for (let i = 0; i < row.length; i++) row[i] = (ALOHA_JOINT_FLIP_MASK[i] ?? 1) * (row[i] as number);
+      for (const g of ALOHA_GRIPPER_DIMS) if (g < d) row[g] = gripperFromAngularInv(row[g] as number);
+    }
+  }
+  return { dtype: 'float64', shape: [h, d], data };
 }
 
 /**

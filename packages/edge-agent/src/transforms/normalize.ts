@@ -91,6 +91,31 @@ export class Normalizer {
     return out;
   }
 
+  /**
+   * The exact inverse of {@link unnormalize} (float64 `sourceDtype`) for one vector of any dim: z-score with mean
+   * padded by 0 and std by 1.0, quantile on the first len(q01) dims (the rest unchanged). Real-time chunking maps
+   * executed actions back into the model's space with it.
+   */
+  normalizeLikeUnnormalize(key: string, x: ArrayLike<number>): Float64Array {
+    const out = Float64Array.from(x);
+    const e = this.stats[key];
+    if (e === undefined) return out;
+    if (this.mode === 'zscore') {
+      for (let i = 0; i < out.length; i++) {
+        const std = i < e.std.length ? (e.std[i] as number) : 1.0;
+        const mean = i < e.mean.length ? (e.mean[i] as number) : 0.0;
+        out[i] = ((out[i] as number) - mean) / (std + EPS);
+      }
+    } else {
+      const { q01, q99 } = quantiles(e);
+      for (let i = 0; i < Math.min(q01.length, out.length); i++) {
+        const lo = q01[i] as number;
+        out[i] = (((out[i] as number) - lo) / ((q99[i] as number) - lo + EPS)) * 2.0 - 1.0;
+      }
+    }
+    return out;
+  }
+
   /** {@link unnormalize} for every row of a row-major `[rows, dim]` buffer, in place. */
   unnormalizeRows(
     key: string,

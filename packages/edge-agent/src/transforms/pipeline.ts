@@ -6,7 +6,7 @@
 import { type NDArray, OpenpiEdgeError, type Value } from '@openpi-edge/client';
 import { resizeWithPad } from '@openpi-edge/client/node';
 import { chunkShape, chunkToFloat64 } from './action-slice.js';
-import { absoluteActions } from './delta-actions.js';
+import { absoluteActions, deltaActions } from './delta-actions.js';
 import type { NormStats } from './norm-stats.js';
 import { type NormalizationMode, Normalizer } from './normalize.js';
 import { padToDim } from './pad.js';
@@ -166,5 +166,39 @@ export class TransformPipeline {
       state.dtype,
     );
     return { actions: this.adapter.outputs(absoluteActions(actions, unnormState, mask)) };
+  }
+
+  /**
+   * The inverse of {@link outputTransforms}: robot actions `[n, D]` (e.g. the rest of the executing chunk) ->
+   * normalized model space, float32 `[n, action_dim]` row-major, columns D.. zero. `inputs` are the model inputs of
+   * the observation the next chunk is computed from: delta dims are taken relative to its state, as the next
+   * chunk's will be. Real-time chunking's previous-chunk target. BAD_SHAPE / BAD_DTYPE for a malformed chunk or
+   * D > action_dim.
+   */
+  actionsToModel(actions: NDArray, inputs: ModelInputs): { rows: number; dims: number; data: Float32Array } {
+    const chunk = chunkToFloat64(actions, 'actionsToModel');
+    const [n, d] = chunkShape(chunk, 'actionsToModel');
+    const width = this.config.actionDim;
+    if (d > width) {
+      throw new OpenpiEdgeError(
+        'BAD_SHAPE',
+        `actionsToModel: actions have ${d} columns, more than the model's action_dim ${width}`,
+        { shape: actions.shape, actionDim: width },
+      );
+    }
+    let model = this.adapter.actionsToModel(chunk);
+    const mask = this.adapter.deltaActionMask;
+    if (mask !== null) {
+      const state = this.normalizer.unnormalize('state', inputs.state.data, 'float32');
+      const dims = mask.slice(0, d);
+      model = deltaActions(model, state, dims);
+    }
+    const out = new Float32Array(n * width);
+    for (let r = 0; r < n; r++) {
+      const row = new Float64Array(width);
+      row.set(model.data.subarray(r * d, (r + 1) * d));
+      out.set(this.normalizer.normalizeLikeUnnormalize('actions', row).subarray(0, d), r * width);
+    }
+    return { rows: n, dims: d, data: out };
   }
 }

@@ -3,7 +3,7 @@
  * (`{ "kind": "aloha" | "libero" | "droid" | "ur5" | "none", "options": {...} }`, docs/bundle-format.md).
  */
 import { OpenpiEdgeError, type Value } from '@openpi-edge/client';
-import { type AlohaOptions, alohaInputs, alohaOutputs } from './aloha.js';
+import { type AlohaOptions, alohaActionsToModel, alohaInputs, alohaOutputs } from './aloha.js';
 import { type DroidOptions, droidInputs, droidOutputs } from './droid.js';
 import { type LiberoOptions, liberoInputs, liberoOutputs } from './libero.js';
 import { type ModelLayoutOptions, modelLayoutInputs, modelLayoutOutputs } from './model-layout.js';
@@ -34,6 +34,11 @@ export interface RobotAdapter {
   inputs(obs: { readonly [key: string]: Value }): AdaptedInputs;
   /** Model-space float64 chunk `[H, D]` (unnormalized, absolute) -> the robot's action chunk. */
   outputs(actions: ActionChunk): ActionChunk;
+  /**
+   * The inverse of `outputs` on the columns it returns: robot actions `[n, D]` -> model space `[n, D]`
+   * (unnormalized, absolute). Real-time chunking hands the executing chunk back to the model through it.
+   */
+  actionsToModel(actions: ActionChunk): ActionChunk;
   /** Mask for `AbsoluteActions`, or null. */
   readonly deltaActionMask: readonly boolean[] | null;
 }
@@ -50,7 +55,11 @@ export function createRobotAdapter(spec: RobotSpec): RobotAdapter {
       },
     );
   }
-  const base = { deltaActionMask: mask === null ? null : [...mask] };
+  // Every adapter but ALOHA's only slices columns: the kept columns are already in model space.
+  const base = {
+    deltaActionMask: mask === null ? null : [...mask],
+    actionsToModel: (a: ActionChunk): ActionChunk => ({ ...a, data: Float64Array.from(a.data) }),
+  };
   switch (spec.kind) {
     case 'aloha': {
       const o = spec.options ?? {};
@@ -68,6 +77,7 @@ export function createRobotAdapter(spec: RobotSpec): RobotAdapter {
         kind: 'aloha',
         inputs: (obs) => alohaInputs(obs, o),
         outputs: (a) => alohaOutputs(a, o),
+        actionsToModel: (a) => alohaActionsToModel(a, o),
       };
     }
     case 'libero': {
