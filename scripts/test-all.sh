@@ -9,6 +9,7 @@ bash scripts/python-env.sh
 bash scripts/trainer-env.sh
 bash scripts/lerobot-env.sh
 bash scripts/sim-env.sh
+bash scripts/ort-gpu.sh
 pnpm run lint
 pnpm run typecheck
 pnpm run test:ts

@@ -78,7 +78,7 @@ describe('execution providers', () => {
     expect(env).toMatchObject({
       ORT_TENSORRT_FP16_ENABLE: '0',
       ORT_TENSORRT_ENGINE_CACHE_ENABLE: '1',
-      ORT_TENSORRT_CACHE_PATH: '/tmp/trt-engines',
+      ORT_TENSORRT_CACHE_PATH: expect.stringMatching(/^\/tmp\/trt-engines\/pi0-[0-9a-f]{16}$/),
       ORT_TENSORRT_TIMING_CACHE_ENABLE: '1',
       ORT_TENSORRT_GLOBAL_CACHE_PATH: '/tmp/trt-timing',
     });
