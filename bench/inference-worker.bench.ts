@@ -22,9 +22,6 @@
  * CPU, so the broker drops its chunks as stale and holds: the loop still runs at 50 Hz, which is what is measured.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +38,7 @@ import { serveBundle } from '../packages/edge-agent/src/server/serve-bundle.js';
 import { PolicyAgent } from '../packages/runtime/src/agent.js';
 import type { Environment } from '../packages/runtime/src/environment.js';
 import { Runtime } from '../packages/runtime/src/runtime.js';
+import { deepBundle } from './deep-bundle.js';
 import { printTable, type Stats, summarize } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,39 +50,6 @@ const CPU = { executionProviders: [{ name: 'cpu' as const, threads: 1 }], seed: 
 const IN_THREAD = 'in-thread OnnxPolicy (current design)';
 const WORKER = 'WorkerPolicy';
 const DEMO_PI0 = join(root, 'packages', 'edge-agent', 'assets', 'demo-bundle-pi0');
-const trainerPython = join(root, 'trainer', '.venv', 'bin', 'python');
-const tools = join(root, 'test', 'python', 'edge_model_tools.py');
-/** Where the exported 18-layer bundle is kept between runs (keyed by the exporter's sources). */
-const DEEP_CACHE = process.env.OPENPI_EDGE_BENCH_CACHE ?? join(tmpdir(), 'openpi-edge-bench-cache');
-
-/** Epoch milliseconds with sub-ms resolution, comparable across processes. */
-const epochMs = (): number => performance.timeOrigin + performance.now();
-
-/** The 18-layer π0 ALOHA bundle: exported by edge_model_tools.py once per exporter version, then reused. */
-async function deepBundle(): Promise<string> {
-  const h = createHash('sha256').update(readFileSync(tools));
-  const exportDir = join(root, 'trainer', 'openpi_edge_export');
-  for (const f of readdirSync(exportDir)
-    .filter((x) => x.endsWith('.py'))
-    .sort()) {
-    h.update(f).update(readFileSync(join(exportDir, f)));
-  }
-  const dir = join(DEEP_CACHE, `deep-pi0-aloha-${h.digest('hex').slice(0, 12)}`);
-  if (existsSync(join(dir, 'manifest.json'))) return dir;
-  await run$('bash', [join(root, 'scripts', 'trainer-env.sh')], { cwd: root, timeout: 600_000 });
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  console.log(`exporting the 18-layer bundle to ${dir} (once) ...`);
-  await run$(
-    trainerPython,
-    [tools, 'export', '--robot', 'aloha', '--model-type', 'pi0', '--size', 'deep', '--out', tmp],
-    { cwd: root, timeout: 1_800_000 },
-  );
-  renameSync(tmp, dir);
-  return dir;
-}
-
 type Loader = (dir: string) => Promise<ClosablePolicy>;
 const designs: readonly [string, Loader][] = [
   [IN_THREAD, (dir) => OnnxPolicy.load(dir, CPU)],
