@@ -49,6 +49,9 @@ export function describeControl(c: AgentConfig): string {
   const seconds = c.maxSteps > 0 ? ` (${r3(c.maxSteps / c.controlHz)} s)` : '';
   return (
     `${c.controlHz} Hz, execution horizon ${c.actionHorizon}, ${c.broker} broker, ` +
+    (c.rtc.mode === 'off'
+      ? ''
+      : `real-time chunking ${c.rtc.mode} (${c.rtc.schedule} mask${c.rtc.mode === 'guidance' ? `, max guidance ${c.rtc.maxGuidance}` : ''}), `) +
     `${c.episodes} episode${c.episodes === 1 ? '' : 's'} x ${c.maxSteps > 0 ? `${c.maxSteps} steps${seconds}` : 'unbounded'}, ` +
     `policy deadline ${c.policyTimeoutMs} ms, reset ${c.reset ? 'to home pose' : 'off (hold)'}`
   );
