@@ -19,8 +19,9 @@ export type AlohaCameraConfig = CameraConfig;
 
 export const AlohaConfigSchema = z
   .object({
-    /** How the arms are reached. Default `emulator`. */
-    transport: z.enum(['emulator', 'serial', 'ros2']).optional(),
+    /** How the arms are reached. Default `emulator`. `sim`: gym-aloha in MuJoCo through a bridge process
+     *  (sim-transport.ts; needs `bash scripts/sim-env.sh`). */
+    transport: z.enum(['emulator', 'serial', 'ros2', 'sim']).optional(),
     serial: z
       .object({
         /** Left follower port. Default `/dev/ttyDXL_puppet_left` (openpi's udev name). */
@@ -35,10 +36,13 @@ export const AlohaConfigSchema = z
     /**
      * Per camera (`cam_high`, `cam_low`, `cam_left_wrist`, `cam_right_wrist`). Defaults: `generated` for the
      * emulator, the ALOHA image topics for `ros2`; `serial` has none: configure `v4l2` devices (or ROS 2 topics).
-     * `cam_low` defaults to `none` with `serial` (openpi does not use it).
+     * `cam_low` defaults to `none` with `serial` (openpi does not use it). `sim`: `generated` means rendered by the
+     * simulator (cam_high, both wrists; `cam_low` defaults to `none` there, `generated` renders gym-aloha's `angle`
+     * camera for it).
      */
     cameras: z.partialRecord(z.enum(ALOHA_CAMERA_NAMES), AlohaCameraConfigSchema).optional(),
-    /** Size and rate of generated (emulator) cameras. Default 640 x 480 at 30 Hz (ALOHA's RealSense cameras). */
+    /** Size and rate of generated (emulator) cameras, and of the cameras the `sim` transport renders (the rate is
+     *  a cap there). Default 640 x 480 at 30 Hz (ALOHA's RealSense cameras). */
     generatedCameras: z.object(cameraSize).strict().optional(),
     /** Gripper constants: `openpi` (PUPPET_*) or `trossen` (FOLLOWER_*). Default by transport (ros2 follower_*: trossen). */
     gripper: z.enum(['openpi', 'trossen']).optional(),

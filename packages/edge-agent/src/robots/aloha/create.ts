@@ -1,6 +1,6 @@
 /**
  * One call from configuration to a started ALOHA environment: picks the arm transport (`emulator`, `serial`,
- * `ros2`) and the camera sources, wires the clock through, runs the follower setup.
+ * `ros2`, `sim`) and the camera sources, wires the clock through, runs the follower setup.
  */
 import { type Clock, OpenpiEdgeError, realClock } from '@openpi-edge/client';
 import { buildCamera, type CameraSpec } from '../../io/cameras/build-camera.js';
@@ -20,6 +20,7 @@ import {
 import { createEmulatedAlohaArms, openSerialAlohaArms } from './dynamixel-transport.js';
 import { AlohaEnvironment, type AlohaEnvironmentOptions } from './environment.js';
 import { Ros2AlohaArms } from './ros2-transport.js';
+import { SimAlohaArms, type SimAlohaOptions } from './sim-transport.js';
 import type { AlohaArmsTransport } from './transport.js';
 
 /** Where one camera's frames come from (io/cameras/build-camera.ts). */
@@ -27,10 +28,11 @@ export type AlohaCameraSpec = CameraSpec;
 
 export interface CreateAlohaEnvironmentOptions
   extends Omit<AlohaEnvironmentOptions, 'transport' | 'cameras' | 'gripper'> {
-  transport: 'emulator' | 'serial' | 'ros2';
+  transport: 'emulator' | 'serial' | 'ros2' | 'sim';
   /** Gripper generation. Default `'openpi'` for emulator/serial, `'trossen'` for ros2 with follower namespaces. */
   gripper?: AlohaGeneration;
-  /** Per camera; unspecified ones get the transport's default (generated / ros2 topic; serial: none). */
+  /** Per camera; unspecified ones get the transport's default (generated / ros2 topic; serial: none; sim: rendered
+   *  by the bridge, `cam_low` none). With `sim`, `generated` means rendered by the bridge at that size. */
   cameras?: Partial<Record<AlohaCameraName, AlohaCameraSpec>>;
   clock?: Clock;
   /** serial: follower ports. Default `/dev/ttyDXL_puppet_left` / `_right`. */
@@ -49,6 +51,9 @@ export interface CreateAlohaEnvironmentOptions
   nodeName?: string;
   /** ros2: service / first-state timeout (ms). Default 5000. */
   timeoutMs?: number;
+  /** sim: bridge options (interpreter, task, seed, render quality, idle stepping, control rate). The cameras to
+   *  render follow from `cameras`; the gripper geometry from `gripper`. */
+  sim?: Omit<SimAlohaOptions, 'cameras' | 'clock' | 'gripper'>;
 }
 
 export interface CreatedAloha {
@@ -68,6 +73,7 @@ export async function createAlohaEnvironment(options: CreateAlohaEnvironmentOpti
   let ownedContext: Ros2Context | undefined;
   let gripper: AlohaGeneration = options.gripper ?? 'openpi';
   let fallback: AlohaCameraSpec = { kind: 'none' };
+  let sim: SimAlohaArms | undefined;
   switch (options.transport) {
     case 'emulator':
       transport = createEmulatedAlohaArms({
@@ -102,15 +108,46 @@ export async function createAlohaEnvironment(options: CreateAlohaEnvironmentOpti
       fallback = { kind: 'ros2' };
       break;
     }
+    case 'sim': {
+      // Every camera whose spec is `generated` (the default, but cam_low) is rendered by the bridge.
+      const specOf = (n: AlohaCameraName): AlohaCameraSpec =>
+        options.cameras?.[n] ?? (n === 'cam_low' ? { kind: 'none' } : { kind: 'generated' });
+      const rendered = ALOHA_CAMERA_NAMES.flatMap((n) => {
+        const spec = specOf(n);
+        return spec.kind === 'generated' ? [{ n, spec }] : [];
+      });
+      const fps = Math.max(0, ...rendered.map(({ spec }) => spec.fps ?? 0));
+      sim = new SimAlohaArms({
+        ...options.sim,
+        clock,
+        gripper: ALOHA_GRIPPER_PROFILES[gripper],
+        cameras: rendered.map(({ n, spec }) => ({
+          name: n,
+          width: spec.width ?? 640,
+          height: spec.height ?? 480,
+        })),
+        ...(fps > 0 ? { fps } : {}),
+      });
+      transport = sim;
+      break;
+    }
     default:
       throw new OpenpiEdgeError('BAD_ARGUMENT', `unknown ALOHA transport ${String(options.transport)}`, {
         transport: options.transport,
-        known: ['emulator', 'serial', 'ros2'],
+        known: ['emulator', 'serial', 'ros2', 'sim'],
       });
   }
   const cameras: Partial<Record<AlohaCameraName, CameraSource>> = {};
   for (const name of ALOHA_CAMERA_NAMES) {
-    const source = buildCamera(name, options.cameras?.[name] ?? fallback, {
+    let spec = options.cameras?.[name] ?? fallback;
+    if (sim !== undefined) {
+      const rendered = sim.cameras[name];
+      spec =
+        rendered !== undefined
+          ? { kind: 'source', source: rendered }
+          : (options.cameras?.[name] ?? { kind: 'none' });
+    }
+    const source = buildCamera(name, spec, {
       clock,
       node,
       defaultTopic: alohaImageTopic,

@@ -1,12 +1,14 @@
 /**
  * ALOHA as a robot plugin (robots/interface.ts): two ViperX 300 follower arms and four cameras, over the emulator
- * (in-memory Dynamixel buses), Dynamixel serial (U2D2) or ROS 2 (Interbotix xs_sdk). Observation and action layout
+ * (in-memory Dynamixel buses), Dynamixel serial (U2D2), ROS 2 (Interbotix xs_sdk) or `sim` (gym-aloha in MuJoCo
+ * through a bridge process, sim-transport.ts). Observation and action layout
  * are openpi's aloha_real (14-dim state/action, grippers normalised); safety defaults are the ViperX URDF limits
  * intersected with the servo position limits (servo-limits.ts).
  *
  * Cameras: the emulator defaults to generated frames; `serial` and `ros2` never do (generated frames are refused
  * there): `serial` needs a configured source for every required camera (a V4L2 webcam through ffmpeg, or a ROS 2
- * topic), `ros2` defaults to the ALOHA image topics. A camera the watchdog requires cannot be `none`.
+ * topic), `ros2` defaults to the ALOHA image topics, `sim` to frames its bridge renders (`generated` = rendered;
+ * `cam_low` none). A camera the watchdog requires cannot be `none`.
  */
 import { type Obs, OpenpiEdgeError } from '@openpi-edge/client';
 import type { SafeCommand } from '../../safety/gate.js';
@@ -53,12 +55,14 @@ export function resolveAlohaCameras(
   required: readonly string[],
 ): Record<AlohaCameraName, AlohaCameraConfig> {
   const transport = config.transport ?? ALOHA_CONFIG_DEFAULTS.transport;
+  const sim = transport === 'sim';
   return resolveCameras({
     robot: 'ALOHA',
     names: ALOHA_CAMERA_NAMES,
-    given: config.cameras,
+    // sim: the bridge renders `generated` cameras; cam_low (unused by openpi) only when asked for.
+    given: sim ? { cam_low: { kind: 'none' }, ...config.cameras } : config.cameras,
     transport,
-    emulated: transport === 'emulator',
+    emulated: transport === 'emulator' || sim,
     ros2: transport === 'ros2',
     required,
     generated: { ...ALOHA_CONFIG_DEFAULTS.generatedCameras, ...defined(config.generatedCameras) },
@@ -166,7 +170,9 @@ class AlohaRobot implements Robot {
   }
 
   faults(): readonly RobotFault[] {
-    return this.#fault === null ? [] : [this.#fault];
+    const link = this.environment.transport.faults?.() ?? [];
+    if (this.#fault === null) return link;
+    return link.length === 0 ? [this.#fault] : [this.#fault, ...link];
   }
 
   resetPlan(from: RobotJointState) {
@@ -203,10 +209,14 @@ export interface AlohaPlugin extends RobotPlugin<AlohaConfig> {
 function makeAlohaPlugin(extras: AlohaPluginExtras): AlohaPlugin {
   return {
     name: 'aloha',
-    summary: 'ALOHA: two ViperX 300 follower arms + four cameras (emulator | serial | ros2)',
+    summary: 'ALOHA: two ViperX 300 follower arms + four cameras (emulator | serial | ros2 | sim)',
     configSchema: AlohaConfigSchema,
     flags: [
-      { name: 'transport', type: 'string', help: 'emulator | serial | ros2 (default emulator)' },
+      {
+        name: 'transport',
+        type: 'string',
+        help: 'emulator | serial | ros2 | sim (gym-aloha in MuJoCo; bash scripts/sim-env.sh) (default emulator)',
+      },
       {
         name: 'port-left',
         type: 'string',
@@ -227,7 +237,7 @@ function makeAlohaPlugin(extras: AlohaPluginExtras): AlohaPlugin {
       {
         name: 'cameras',
         type: 'string',
-        help: 'all four cameras at once: generated (emulator only) | ros2 | none',
+        help: 'all four cameras at once: generated (emulator; sim: rendered) | ros2 | none',
       },
     ],
     flagsToConfig(v: FlagValues) {
@@ -272,7 +282,8 @@ function makeAlohaPlugin(extras: AlohaPluginExtras): AlohaPlugin {
       };
     },
     isEmulated(section) {
-      return (section.transport ?? ALOHA_CONFIG_DEFAULTS.transport) === 'emulator';
+      const transport = section.transport ?? ALOHA_CONFIG_DEFAULTS.transport;
+      return transport === 'emulator' || transport === 'sim';
     },
     async connect(options: RobotConnectOptions<AlohaConfig>): Promise<Robot> {
       const config = this.resolveConfig(options.config);
@@ -299,13 +310,16 @@ function makeAlohaPlugin(extras: AlohaPluginExtras): AlohaPlugin {
           ...(config.gripper === undefined ? {} : { gripper: config.gripper }),
           ...(options.ros2 === undefined ? {} : { ros2: options.ros2 }),
           ...(options.ros2NodeName === undefined ? {} : { nodeName: options.ros2NodeName }),
+          ...(transport === 'sim' ? { sim: { controlHz: options.controlHz, ...extras.sim } } : {}),
         });
         const env = created.environment;
         const describe = (name: AlohaCameraName): string => {
           const c = cams[name];
           const src = env.cameras[name];
           if (src === undefined) return 'none';
-          return c.kind === 'generated' ? `generated ${c.width}x${c.height} @ ${c.fps} Hz` : src.description;
+          return c.kind === 'generated' && transport !== 'sim'
+            ? `generated ${c.width}x${c.height} @ ${c.fps} Hz`
+            : src.description;
         };
         return new AlohaRobot({
           environment: env,

@@ -31,8 +31,9 @@ export interface AlohaTransportCapabilities {
 }
 
 export interface AlohaArmsTransport {
-  /** `emulator` | `serial` | `ros2`, plus detail (ports, namespaces) for error context. */
-  readonly kind: 'emulator' | 'serial' | 'ros2';
+  /** `emulator` | `serial` | `ros2` | `sim` (gym-aloha in MuJoCo, sim-transport.ts), plus detail (ports,
+   *  namespaces) for error context. */
+  readonly kind: 'emulator' | 'serial' | 'ros2' | 'sim';
   readonly description: string;
   readonly capabilities: AlohaTransportCapabilities;
   /**
@@ -56,6 +57,11 @@ export interface AlohaArmsTransport {
   rebootGrippers(): Promise<void>;
   /** Torque on/off for arms and grippers of both sides. */
   setTorque(enabled: boolean): Promise<void>;
+  /**
+   * Faults of the link itself that reads cannot show (the sim's bridge process exited), each a ROBOT_FAULT hold in
+   * the gate. Optional; cheap (called every tick).
+   */
+  faults?(): readonly { readonly code: string; readonly message: string; readonly atMs: number }[];
   /** Releases ports / subscriptions. Torque is left as it is (the arms keep holding). Idempotent. */
   close(): Promise<void>;
 }
