@@ -236,6 +236,12 @@ export async function run(): Promise<string[]> {
     swayPolicy(),
   );
   await add('demo pi0 (CPU), async', { broker: 'async', bundle: { providers: ['cpu'], seed: 0 } }, {});
+  // Real-time chunking against the physics and the rendered cameras (docs/rtc.md).
+  await add(
+    'demo pi0 (CPU), async + RTC guidance',
+    { broker: 'async', bundle: { providers: ['cpu'], seed: 0 }, rtc: { mode: 'guidance' } },
+    {},
+  );
   tables.push(...agentRows(rows));
 
   const free = [

@@ -3,7 +3,8 @@
  * the demo π0 bundle (onnxruntime CPU) at 50 Hz on the real clock, the SafetyGate and the brokers in the loop:
  * - in process: EdgeAgent over the plugin, 100 steps; the reset and the policy move the simulated arms, the sim
  *   stepped at least once per tick (lock-step), every command inside the limits;
- * - the CLI: `edge-agent start --robot aloha --transport sim --max-steps 100` exits 0 with its report and summary.
+ * - the CLI: `edge-agent start --robot aloha --transport sim --rtc guidance --max-steps 100` (real-time chunking
+ *   against the physics) exits 0 with its report and summary.
  * No timing is asserted (bench/aloha-sim.bench.ts has the figures). Needs `bash scripts/sim-env.sh`.
  */
 import { existsSync } from 'node:fs';
@@ -88,13 +89,16 @@ describe('ALOHA sim episode end to end (gym-aloha, demo bundle)', () => {
     }
   }, 180_000);
 
-  it('CLI: `start --robot aloha --transport sim --max-steps 100` runs the episode and exits 0 with a summary', async () => {
+  it('CLI: `start --robot aloha --transport sim --rtc guidance --max-steps 100` runs the episode and exits 0 with a summary', async () => {
     const start = runCli([
       'start',
       '--robot',
       'aloha',
       '--transport',
       'sim',
+      // Real-time chunking against the physics: each background chunk continues the executing one (docs/rtc.md).
+      '--rtc',
+      'guidance',
       '--max-steps',
       '100',
       ...CPU_QUIET_FLAGS,
@@ -107,6 +111,7 @@ describe('ALOHA sim episode end to end (gym-aloha, demo bundle)', () => {
     expect(out).toMatch(/transport +sim: gym-aloha transfer_cube \(MuJoCo\)/);
     expect(out).toMatch(/cam_high: sim:top 640x480 \(gym-aloha bridge\)/);
     expect(out).toMatch(/model +pi0 bundle .*demo-bundle-pi0/);
+    expect(out).toMatch(/async broker, real-time chunking guidance \(exp mask, max guidance 5\)/);
     expect(out).toMatch(/^summary: 100 steps, episodes [\d.]+ s/m);
     expect(Number(out.match(/safety +(\d+) moves/)?.[1])).toBeGreaterThan(0);
   }, 180_000);
