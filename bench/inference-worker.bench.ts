@@ -50,6 +50,9 @@ const CPU = { executionProviders: [{ name: 'cpu' as const, threads: 1 }], seed: 
 const IN_THREAD = 'in-thread OnnxPolicy (current design)';
 const WORKER = 'WorkerPolicy';
 const DEMO_PI0 = join(root, 'packages', 'edge-agent', 'assets', 'demo-bundle-pi0');
+/** Epoch milliseconds with sub-ms resolution, comparable across processes. */
+const epochMs = (): number => performance.timeOrigin + performance.now();
+
 type Loader = (dir: string) => Promise<ClosablePolicy>;
 const designs: readonly [string, Loader][] = [
   [IN_THREAD, (dir) => OnnxPolicy.load(dir, CPU)],

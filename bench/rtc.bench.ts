@@ -8,7 +8,8 @@
  * 2. A real-time loop per broker at the same control rate: openpi's sync broker (the robot waits for every chunk),
  *    the async broker without RTC, with RTC guidance, with RTC inpaint. From the served actions a_t (14 joints):
  *    - jump: max over joints of |a_b - a_{b-1}| at the steps b where a new chunk came into use (mean, p90, max),
- *      next to the median of the same quantity inside chunks (the trajectory's own step size);
+ *      next to the median of the same quantity inside chunks (the trajectory's own step size) and their ratio
+ *      (1x: a boundary is no rougher than any other step);
  *    - jerk: |a_{t+1} - 3 a_t + 3 a_{t-1} - a_{t-2}| / dt^3 (max over joints, rad/s^3): RMS over all steps and
  *      mean over the windows that contain a boundary.
  *    The control period is chosen per bundle so that the guided chunk's latency (p90 of part 1, x1.3) is about 10
@@ -34,7 +35,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEMO = join(root, 'packages', 'edge-agent', 'assets', 'demo-bundle-pi0');
 const HORIZON = 25;
 const BOUNDARIES = Number(process.env.OPENPI_EDGE_RTC_BENCH_BOUNDARIES ?? 8);
-const LATENCY_CALLS = 6;
+const LATENCY_CALLS = 12;
 
 type Broker = 'sync' | 'async' | 'async + RTC guidance' | 'async + RTC inpaint';
 const BROKERS: readonly Broker[] = ['sync', 'async', 'async + RTC guidance', 'async + RTC inpaint'];
@@ -191,6 +192,7 @@ async function benchBundle(label: string, dir: string): Promise<string[]> {
       f(s.jumpP90),
       f(s.jumpMax),
       f(s.inChunkMedian),
+      `${(s.jumpMean / s.inChunkMedian).toFixed(2)}x`,
       `${(s.jumpMean / baseJump).toFixed(2)}x`,
       f(s.jerkRms, 0),
       f(s.jerkBoundary, 0),
@@ -206,6 +208,7 @@ async function benchBundle(label: string, dir: string): Promise<string[]> {
           'jump p90',
           'jump max',
           'in-chunk step median',
+          'jump / in-chunk step',
           'jump vs async',
           'jerk RMS rad/s³',
           'jerk at boundaries',

@@ -142,9 +142,9 @@ describe('rtc mode off', () => {
         },
       );
       // With the golden noise and no tie the chunk is the golden one.
-      expect(maxAbsDiff((out?.actions as NDArray<'float64'>).data, golden.actions.data)).toBeLessThanOrEqual(
-        1e-4,
-      );
+      expect(
+        maxAbsDiff(((out as Obs).actions as NDArray<'float64'>).data, golden.actions.data),
+      ).toBeLessThanOrEqual(1e-4);
     } finally {
       await off.close();
     }
