@@ -272,6 +272,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         desc["robot"] = args.robot
         desc["robot_options"] = T.robot_options(args.robot, delta=not args.no_delta, adapt_to_pi=not args.no_adapt_to_pi)
     cfg: ModelConfig = desc["model"]
+    if desc["robot"] == "none":
+        # The pass-through layout is the model's own: state and actions as wide as its action_dim.
+        desc["robot_options"] = {**desc["robot_options"], "state_dim": cfg.action_dim, "output_dim": cfg.action_dim}
     if args.default_prompt is not None:
         desc["default_prompt"] = args.default_prompt
     ns_path, asset_id = (args.norm_stats, desc["asset_id"]) if args.norm_stats else find_norm_stats(args.checkpoint, args.asset_id or desc["asset_id"])

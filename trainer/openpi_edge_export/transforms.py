@@ -37,7 +37,8 @@ def gripper_from_angular(v: np.ndarray) -> np.ndarray:
 
 
 def robot_options(kind: str, *, adapt_to_pi: bool = True, delta: bool = True) -> Dict[str, Any]:
-    """Adapter options recorded in manifest.robot.options (see docs/bundle-format.md)."""
+    """Adapter options recorded in manifest.robot.options (see docs/bundle-format.md). `none` is 32 wide here
+    (openpi's action_dim); the exporter sets it to the model's action_dim (cli.cmd_export)."""
     if kind == "aloha":
         return {"adapt_to_pi": adapt_to_pi, "delta_action_mask": ALOHA_DELTA_MASK if delta else None, "state_dim": 14, "output_dim": 14}
     if kind == "libero":

@@ -134,3 +134,26 @@ def test_robot_none_norm_stats_width_is_checked(tmp_path, tokenizer):
     ns.write_text(json.dumps({"norm_stats": {k: {"mean": [0.1] * 32, "std": [2.0] * 32} for k in ("state", "actions")}}))
     assert cli.main(args) == 0
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["robot"]["kind"] == "none"
+
+
+def test_robot_none_follows_a_non_32_action_dim(tmp_path, tokenizer):
+    """--robot none with a 24-wide model: state_dim and output_dim follow the model's action_dim (they were fixed
+    at 32, so a 24-wide bundle's own 24-wide stats were refused)."""
+    import dataclasses
+
+    from openpi_edge_export.config import tiny_config
+    from openpi_edge_export.model import Pi0Model, init_random
+
+    cfg = dataclasses.replace(tiny_config(pi05=False, vocab_size=VOCAB, action_horizon=10), action_dim=24)
+    m = Pi0Model(cfg).eval()
+    init_random(m, 3)
+    ck, mc = _write_ckpt(tmp_path, m, "jax-npz")
+    ns = tmp_path / "assets" / "trossen" / "norm_stats.json"
+    ns.write_text(json.dumps({"norm_stats": {k: {"mean": [0.1] * 24, "std": [2.0] * 24} for k in ("state", "actions")}}))
+    out = tmp_path / "b"
+    assert cli.main(["export", "--config", "x", "--checkpoint", str(ck), "--out", str(out), "--tokenizer", tokenizer,
+                     "--robot", "none", "--model-config", str(mc), "--no-rtc-guidance"]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["action_dim"] == 24
+    assert man["robot"]["options"]["state_dim"] == 24 and man["robot"]["options"]["output_dim"] == 24
+    assert "guidance" not in man["graphs"]
