@@ -249,6 +249,17 @@ def export_guidance(model: Pi0Model, out_dir: str, *, log: Callable[[str], None]
     }
 
 
+def flow_times(num_steps: int) -> List[Tuple[float, float]]:
+    """(t, dt) of each Euler step, t accumulated in float32 as the agent's sampler does: t = 1, 0.9, ..., 0.1."""
+    dt = np.float32(-1.0 / num_steps)
+    t = np.float32(1.0)
+    out: List[Tuple[float, float]] = []
+    while t >= -dt / 2:
+        out.append((float(t), float(dt)))
+        t = np.float32(t + dt)
+    return out
+
+
 def rtc_sample_reference(
     model: Pi0Model,
     kv: Tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -262,17 +273,12 @@ def rtc_sample_reference(
 ) -> torch.Tensor:
     """openpi's Euler sampler with RTC guidance on every step, by autograd, in float32 like the agent's sampler
     (t and dt rounded to float32 the same way). Batch 1."""
-    dt = np.float32(-1.0 / num_steps)
-    t = np.float32(1.0)
     x = noise.clone()
     kk, vv, pm = kv
-    while t >= -dt / 2:
-        time = torch.tensor([float(t)], dtype=torch.float32)
-        v, g = guidance_term(model, x, time, state, kk, vv, pm, prev_chunk, weights)
-        w = np.float32(guidance_weight(float(t), max_guidance))
-        v_guided = v - float(w) * g
-        x = x + float(dt) * v_guided
-        t = np.float32(t + dt)
+    for t, dt in flow_times(num_steps):
+        v, g = guidance_term(model, x, torch.tensor([t], dtype=torch.float32), state, kk, vv, pm, prev_chunk, weights)
+        w = float(np.float32(guidance_weight(t, max_guidance)))
+        x = x + dt * (v - w * g)
     return x
 
 
@@ -289,17 +295,13 @@ def inpaint_sample_reference(
     """The training-free fallback (no VJP): before every step the known rows are replaced by the previous chunk
     noised to the current time with the chunk's own initial noise, x <- x + W ⊙ (t z + (1-t) Y - x), and after the
     last step by Y itself, x <- x + W ⊙ (Y - x). Float32 like the agent's sampler. Batch 1."""
-    dt = np.float32(-1.0 / num_steps)
-    t = np.float32(1.0)
     x = noise.clone()
     kk, vv, pm = kv
     with torch.no_grad():
-        while t >= -dt / 2:
-            target = float(t) * noise + float(np.float32(1.0 - t)) * prev_chunk
+        for t, dt in flow_times(num_steps):
+            target = t * noise + float(np.float32(1.0 - t)) * prev_chunk
             x = x + weights * (target - x)
-            v = model.denoise_step(x, torch.tensor([float(t)], dtype=torch.float32), state, kk, vv, pm)
-            x = x + float(dt) * v
-            t = np.float32(t + dt)
+            x = x + dt * model.denoise_step(x, torch.tensor([t], dtype=torch.float32), state, kk, vv, pm)
         x = x + weights * (prev_chunk - x)
     return x
 
@@ -330,11 +332,8 @@ def rtc_golden(
     kk, vv, pm = kv
     with torch.no_grad():
         x = other
-        dt = np.float32(-1.0 / num_steps)
-        t = np.float32(1.0)
-        while t >= -dt / 2:
-            x = x + float(dt) * model.denoise_step(x, torch.tensor([float(t)]), state, kk, vv, pm)
-            t = np.float32(t + dt)
+        for t, dt in flow_times(num_steps):
+            x = x + dt * model.denoise_step(x, torch.tensor([t]), state, kk, vv, pm)
     prev = torch.zeros(1, H, A)
     prev[0, : H - shift] = x[0, shift:]
     rows = prefix_weights(delay, H - shift, H, schedule)

@@ -90,6 +90,16 @@ describe.each(['pi0', 'pi05', 'ur5'] as const)('regenerated %s demo bundle', (mo
       expect(g1[key].shape).toEqual(g0[key].shape);
       expect(maxAbsDiff(g1[key].data, g0[key].data), key).toBeLessThanOrEqual(ATOL);
     }
+    if (g0.rtc === null || g1.rtc === null) throw new Error('a demo golden lacks its rtc section');
+    for (const key of [
+      'prevChunk',
+      'guideWeights',
+      'guidanceFirst',
+      'guidedModelActions',
+      'inpaintedModelActions',
+    ] as const) {
+      expect(maxAbsDiff(g1.rtc[key].data, g0.rtc[key].data), `rtc.${key}`).toBeLessThanOrEqual(ATOL);
+    }
     for (const [k, v] of Object.entries(g0.modelInputs)) {
       const w = g1.modelInputs[k];
       if (w === undefined) throw new Error(`regenerated golden lacks model_inputs.${k}`);
@@ -115,6 +125,20 @@ describe.each(['pi0', 'pi05', 'ur5'] as const)('regenerated %s demo bundle', (mo
         m1.sample(goldenBatch(g), { noise: g.noise.data }),
       ]);
       expect(maxAbsDiff(a.actions, b.actions)).toBeLessThanOrEqual(ATOL);
+      // The guidance graph too (real-time chunking's VJP).
+      const r = g.rtc;
+      if (r === null) throw new Error('the committed golden lacks its rtc section');
+      const rtc = {
+        mode: 'guidance' as const,
+        prevChunk: r.prevChunk.data,
+        weights: r.guideWeights.data,
+        maxGuidance: r.maxGuidance,
+      };
+      const [c, d] = await Promise.all([
+        m0.sample(goldenBatch(g), { noise: g.noise.data, rtc }),
+        m1.sample(goldenBatch(g), { noise: g.noise.data, rtc }),
+      ]);
+      expect(maxAbsDiff(c.actions, d.actions)).toBeLessThanOrEqual(ATOL);
     } finally {
       await Promise.all([m0.close(), m1.close()]);
     }
