@@ -10,6 +10,8 @@
  *    - jump: max over joints of |a_b - a_{b-1}| at the steps b where a new chunk came into use (mean, p90, max),
  *      next to the median of the same quantity inside chunks (the trajectory's own step size) and their ratio
  *      (1x: a boundary is no rougher than any other step);
+ *    - plan change: at each switch, the mean over the rows both chunks cover from then on of max over joints
+ *      |new chunk - executing chunk| (what RTC minimizes: how much the plan changes when the chunk does);
  *    - jerk: |a_{t+1} - 3 a_t + 3 a_{t-1} - a_{t-2}| / dt^3 (max over joints, rad/s^3): RMS over all steps and
  *      mean over the windows that contain a boundary.
  *    The control period is chosen per bundle so that the guided chunk's latency (p90 of part 1, x1.3) is about 10
@@ -75,24 +77,75 @@ interface LoopResult {
   boundaries: number[];
   periodMs: number;
   stalls: number;
+  /** Per switch: how far the new chunk's plan is from the executing one's over the rows both cover (rad). */
+  planChanges: number[];
 }
 
 /** A control loop at `periodMs` on absolute deadlines; records each served row and where chunks switched. */
+interface Chunk {
+  rows: number;
+  dims: number;
+  data: Float64Array;
+}
+
 async function loop(policy: BasePolicy, broker: Broker, periodMs: number, obs: Obs): Promise<LoopResult> {
   const boundaries: number[] = [];
+  const planChanges: number[] = [];
   let step = 0;
   let stalls = 0;
+  // The chunks the policy returned, newest last: one request is in flight at a time, so the chunk that comes into
+  // use is the newest one returned.
+  let newest = null as Chunk | null;
+  let current = null as { chunk: Chunk; startRow: number; atStep: number } | null;
+  const tapped: BasePolicy = {
+    infer: async (o) => {
+      const r = await policy.infer(o);
+      const a = r.actions as NDArray;
+      newest = {
+        rows: a.shape[0] as number,
+        dims: a.shape[1] as number,
+        data: Float64Array.from(a.data as Float64Array),
+      };
+      return r;
+    },
+    reset: () => policy.reset(),
+  };
+  /** Mean over the rows both chunks cover from `step` on of max-over-joints |new - executing|. */
+  const adopt = (startRow: number) => {
+    const next = newest;
+    if (next === null) return;
+    if (current !== null) {
+      const oldRow = current.startRow + (step - current.atStep);
+      let sum = 0;
+      let n = 0;
+      for (let k = 0; oldRow + k < current.chunk.rows && startRow + k < next.rows; k++) {
+        let m = 0;
+        for (let j = 0; j < next.dims; j++) {
+          const a = next.data[(startRow + k) * next.dims + j] as number;
+          const b = current.chunk.data[(oldRow + k) * next.dims + j] as number;
+          m = Math.max(m, Math.abs(a - b));
+        }
+        sum += m;
+        n++;
+      }
+      if (n > 0) planChanges.push(sum / n);
+    }
+    current = { chunk: next, startRow, atStep: step };
+  };
   const b: BasePolicy =
     broker === 'sync'
-      ? new ActionChunkBroker(policy, HORIZON)
-      : new AsyncActionChunkBroker(policy, {
+      ? new ActionChunkBroker(tapped, HORIZON)
+      : new AsyncActionChunkBroker(tapped, {
           actionHorizon: HORIZON,
           stepPeriodMs: periodMs,
           ...(broker === 'async'
             ? {}
             : { rtc: { mode: broker.endsWith('guidance') ? 'guidance' : 'inpaint' } }),
           onEvent: (e) => {
-            if (e.type === 'chunk' && !e.blocking) boundaries.push(step);
+            if (e.type === 'chunk') {
+              if (!e.blocking) boundaries.push(step);
+              adopt(e.startRow);
+            }
             if (e.type === 'stall-start') stalls += 1;
           },
         });
@@ -100,14 +153,16 @@ async function loop(policy: BasePolicy, broker: Broker, periodMs: number, obs: O
   const steps = HORIZON * (BOUNDARIES + 1) + 1;
   const t0 = performance.now();
   for (step = 0; step < steps; step++) {
-    if (broker === 'sync' && step > 0 && step % HORIZON === 0) boundaries.push(step);
+    const switching = broker === 'sync' && step % HORIZON === 0;
+    if (switching && step > 0) boundaries.push(step);
     const out = await b.infer(obs);
+    if (switching) adopt(0);
     actions.push(Float64Array.from((out.actions as NDArray).data as Float64Array));
     if (broker !== 'sync' && boundaries.length >= BOUNDARIES) break;
     await sleep(t0 + (step + 1) * periodMs - performance.now());
   }
   await b.reset();
-  return { actions, boundaries, periodMs, stalls };
+  return { actions, boundaries, periodMs, stalls, planChanges };
 }
 
 interface Smoothness {
@@ -194,6 +249,7 @@ async function benchBundle(label: string, dir: string): Promise<string[]> {
       f(s.inChunkMedian),
       `${(s.jumpMean / s.inChunkMedian).toFixed(2)}x`,
       `${(s.jumpMean / baseJump).toFixed(2)}x`,
+      f(r.planChanges.reduce((x, y) => x + y, 0) / Math.max(1, r.planChanges.length)),
       f(s.jerkRms, 0),
       f(s.jerkBoundary, 0),
       String(r.stalls),
@@ -210,6 +266,7 @@ async function benchBundle(label: string, dir: string): Promise<string[]> {
           'in-chunk step median',
           'jump / in-chunk step',
           'jump vs async',
+          'plan change rad',
           'jerk RMS rad/s³',
           'jerk at boundaries',
           'stalls',
