@@ -112,10 +112,25 @@ describe('loadBundle', () => {
       m.state_input = 'token';
       m.model_type = 'pi0';
       m.discrete_state_input = false;
+      delete m.graphs.guidance; // its spec would be refused first (it lacks the state too): this is the graph's check
     });
     const e = await loadError(dir, 'model');
     expect(e.context.field).toBe('graphs.denoise.inputs');
     expect(e.message).toContain("missing tensor 'state'");
+  });
+
+  it("rejects a guidance graph spec that contradicts the manifest's sizes", async () => {
+    const { dir, cleanup } = await copyBundle(DEMO_BUNDLES.pi0);
+    cleanups.push(cleanup);
+    await editManifest(dir, (m) => {
+      const g = m.graphs.guidance;
+      if (g === undefined) throw new Error('the demo bundle has a guidance graph');
+      g.inputs = g.inputs.filter((t) => t.name !== 'guide_weights');
+    });
+    const e = await loadError(dir);
+    expect(e.code).toBe('BAD_BUNDLE');
+    expect(e.context.field).toBe('graphs.guidance.inputs');
+    expect(e.message).toContain("missing tensor 'guide_weights'");
   });
 
   it('rejects missing or malformed norm stats', async () => {
