@@ -96,10 +96,23 @@ def main() -> int:
         out["set_hz"] = {"successful": setr.results[0].successful, "reason": setr.results[0].reason}
 
         ns = args.node.rsplit("/", 1)
-        out["nodes"] = sorted(
-            f"{(space.rstrip('/') + '/') if space != '/' else '/'}{name}"
-            for name, space in node.get_node_names_and_namespaces()
-        )
+
+        def graph_nodes() -> list[str]:
+            return sorted(
+                f"{(space.rstrip('/') + '/') if space != '/' else '/'}{name}"
+                for name, space in node.get_node_names_and_namespaces()
+            )
+
+        def agent_endpoints() -> bool:
+            subs = node.get_subscriptions_info_by_topic(args.estop_topic)
+            pubs = node.get_publishers_info_by_topic(args.status_topic)
+            return any(i.node_name == ns[-1] for i in subs) and any(i.node_name == ns[-1] for i in pubs)
+
+        # The graph (node names from ros_discovery_info, endpoints) can lag behind the services answering above:
+        # wait for the agent's node and its two endpoints, up to the deadline, before taking the snapshot.
+        while time.monotonic() < deadline and not (args.node in graph_nodes() and agent_endpoints()):
+            rclpy.spin_once(node, timeout_sec=0.1)
+        out["nodes"] = graph_nodes()
         topics = dict(node.get_topic_names_and_types())
         out["topic_types"] = {t: topics.get(t, []) for t in (args.estop_topic, args.status_topic)}
         out["agent_subscribes_estop"] = any(
