@@ -19,6 +19,7 @@
  *    on this CPU), the same for all four brokers.
  * The demo models have random weights: their chunks disagree with each other far more than a trained model's
  * would, which is the case RTC is for; the jumps of a trained policy are smaller for every broker.
+ * 3. The loop thread's share: building a background request with and without the rtc entry (worst case p99).
  * Boundaries per loop run: OPENPI_EDGE_RTC_BENCH_BOUNDARIES (default 8).
  */
 import { dirname, join } from 'node:path';
@@ -31,7 +32,7 @@ import type { BasePolicy, Obs } from '../packages/client/src/policy.js';
 import { rtcEntry } from '../packages/client/src/rtc-request.js';
 import { WorkerPolicy } from '../packages/edge-agent/src/inference/worker-policy.js';
 import { deepBundle } from './deep-bundle.js';
-import { alohaObservation, printMarkdownTable, printTable, type Stats, summarize } from './lib.js';
+import { alohaObservation, measure, printMarkdownTable, printTable, type Stats, summarize } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEMO = join(root, 'packages', 'edge-agent', 'assets', 'demo-bundle-pi0');
@@ -280,8 +281,26 @@ async function benchBundle(label: string, dir: string): Promise<string[]> {
   return out;
 }
 
+/** The loop thread's share of RTC: building a request's entry (a copy of the executing rows) per request. */
+async function entryCost(): Promise<string> {
+  const chunk = {
+    actions: { dtype: 'float64' as const, shape: [50, 14], data: new Float64Array(50 * 14).fill(0.5) },
+  };
+  const obs = alohaObservation(1);
+  const plain = await measure('request without RTC (observation as is)', () => ({ ...obs }), {
+    iterations: 2000,
+  });
+  const tied = await measure(
+    'request with the rtc entry (rtcEntry: 46 rows x 14 copied)',
+    () => ({ ...obs, rtc: rtcEntry(chunk, 4, 3.2) }),
+    { iterations: 2000 },
+  );
+  return printTable('loop thread: building one background request', [plain, tied], plain.name);
+}
+
 export async function run(): Promise<string[]> {
-  const out = await benchBundle('demo π0 (ALOHA)', DEMO);
+  const out = [await entryCost()];
+  out.push(...(await benchBundle('demo π0 (ALOHA)', DEMO)));
   const deep = await deepBundle();
   out.push(...(await benchBundle('18-layer π0 (ALOHA)', deep)));
   return out;
