@@ -341,10 +341,6 @@ export class Sampler {
       stepMs.push(performance.now() - s0);
     }
     if (rb !== null && !guided) inpaint(x, rb.z, Y as Float32Array, W as Float32Array, 0);
-    if (guided) {
-      delete denoiseFeeds.prev_chunk;
-      delete denoiseFeeds.guide_weights;
-    }
     const actions = Float32Array.from(x);
     return { actions, timing: { prefixMs: t1 - t0, stepMs, totalMs: performance.now() - t0 } };
   }
